@@ -1,0 +1,54 @@
+# The course in two commands:  make lab  (open the lessons)  and  make test  (check everything).
+# Both create .venv with Python 3.11 on first use and install the pinned dependencies; the
+# install is skipped while pyproject.toml is unchanged (the stamp file is keyed on its checksum).
+
+PYTHON ?= python3.11
+VENV ?= .venv
+BIN := $(VENV)/bin
+# Extra pip arguments, e.g. a CPU-only torch build on a laptop (see README):
+#   make lab PIP_ARGS="--extra-index-url https://download.pytorch.org/whl/cpu"
+PIP_ARGS ?=
+DEPS_KEY := $(firstword $(shell cksum pyproject.toml))
+STAMP := $(VENV)/.installed-$(DEPS_KEY)
+LINTED := xaiutils tests benchmarks notebooks conftest.py
+
+.PHONY: setup lab test lint unit notebooks book clean
+
+setup: $(STAMP)
+
+$(STAMP):
+	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found. Install Python 3.11 (python.org, pyenv or your package manager), or point PYTHON at it: make PYTHON=/path/to/python3.11"; exit 1; }
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --disable-pip-version-check $(PIP_ARGS) -e ".[course]"
+	@rm -f $(VENV)/.installed-*
+	@touch $@
+	@echo "installed into $(VENV) (pyproject.toml checksum $(DEPS_KEY))"
+
+lab: $(STAMP)
+	$(BIN)/jupyter lab notebooks/
+
+lint: $(STAMP)
+	$(BIN)/ruff check $(LINTED)
+	$(BIN)/ruff format --check $(LINTED)
+
+# Unit tests and every lesson under nbval, in one pytest session (one summary line).
+test: lint
+	$(BIN)/python -m pytest tests notebooks --nbval-lax --nbval-current-env -q
+
+unit: $(STAMP)
+	$(BIN)/python -m pytest tests -q
+
+notebooks: $(STAMP)
+	$(BIN)/python -m pytest notebooks --nbval-lax --nbval-current-env -q
+
+# The rendered course: every lesson executed into build/<lesson>.html (not committed).
+book: $(STAMP)
+	@mkdir -p build
+	@set -e; total=$$(ls notebooks/*.ipynb | wc -l); i=0; for nb in notebooks/*.ipynb; do \
+		i=$$((i + 1)); start=$$(date +%s); \
+		$(BIN)/jupyter nbconvert --to html --execute --output-dir build --log-level WARN "$$nb"; \
+		echo "[$$i/$$total] $$nb -> build/$$(basename $$nb .ipynb).html ($$(( $$(date +%s) - start )) s)"; \
+	done
+
+clean:
+	rm -rf build .pytest_cache .ruff_cache

@@ -1,0 +1,146 @@
+"""Capture what a layer computes, and what flows back into it, without leaving a trace.
+
+Introduced in lesson 00; lesson 05 builds Grad-CAM on it.
+
+Two pitfalls shape the code:
+
+* **In-place activations.** torchvision's ResNet and VGG use ``nn.ReLU(inplace=True)`` and the
+  EfficientNet ``nn.ReLU6(inplace=True)``. A module's *backward* hook on such a network raises or
+  sees the wrong tensor, and a saved output can be overwritten by the next in-place ReLU (VGG16's
+  ``features.28``). So we use a *forward* hook only, keep the layer's output, hand a copy on to
+  the rest of the network, and take the gradient with a hook on that output tensor.
+* **Hooks left behind.** Every hook is removed when the ``with`` block ends, also on error.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import ExitStack, contextmanager
+
+import torch
+from torch import nn
+
+from xaiutils.models import get_layer
+
+__all__ = ["Capture", "count_hooks", "feature_maps", "preserved_state"]
+
+
+class Capture:
+    """Context manager that records a layer's output (activation) and its gradient.
+
+    Examples
+    --------
+    >>> with Capture(model, "blocks.5") as cap:          # doctest: +SKIP
+    ...     logits = model(x)
+    ...     logits[0, 285].backward()
+    >>> cap.activation.shape, cap.gradient.shape         # doctest: +SKIP
+
+    Parameters
+    ----------
+    model, layer
+        The network and one of its submodules (dotted name or the module itself).
+    gradient
+        Also record d(output of backward)/d(activation). If nothing before the layer requires a
+        gradient (a frozen model), the activation is made a leaf that does, so its gradient
+        still exists; the gradient is then not propagated further back.
+
+    ``activation`` and ``gradient`` are the last ones recorded (a module called twice in one
+    forward, like torchvision's shared ``relu`` in a ResNet block, records twice: see
+    ``activations`` and ``gradients``).
+    """
+
+    def __init__(self, model: nn.Module, layer: str | nn.Module, *, gradient: bool = True):
+        self.model = model
+        self.layer = get_layer(model, layer)
+        self.track_gradient = gradient
+        self.activations: list[torch.Tensor] = []
+        self.gradients: list[torch.Tensor] = []
+        self._handle: torch.utils.hooks.RemovableHandle | None = None
+
+    def _hook(self, module: nn.Module, inputs: tuple, output: torch.Tensor) -> torch.Tensor:
+        if not isinstance(output, torch.Tensor):
+            raise TypeError(
+                f"{type(module).__name__} returns {type(output).__name__}, not a tensor; "
+                "hook a submodule that returns a tensor"
+            )
+        if self.track_gradient and torch.is_grad_enabled() and not output.requires_grad:
+            output = output.detach().requires_grad_()
+        self.activations.append(output)
+        if output.requires_grad:
+            output.register_hook(self.gradients.append)
+        # The rest of the network works on a copy: a later in-place op cannot overwrite ours.
+        return output.clone()
+
+    def __enter__(self) -> Capture:
+        self._handle = self.layer.register_forward_hook(self._hook)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._handle is not None:
+            self._handle.remove()
+            self._handle = None
+
+    @property
+    def activation(self) -> torch.Tensor:
+        if not self.activations:
+            raise RuntimeError("the layer has not run: call the model inside the `with` block")
+        return self.activations[-1]
+
+    @property
+    def gradient(self) -> torch.Tensor:
+        if not self.gradients:
+            if self.activations and not self.activations[-1].requires_grad:
+                raise RuntimeError(
+                    "no gradient: the forward pass ran without autograd (torch.no_grad() or "
+                    "torch.inference_mode()); run it with gradients enabled"
+                )
+            raise RuntimeError("no gradient yet: call .backward() inside the `with` block")
+        # Backward visits the last use first: the gradient of the last call arrives first.
+        return self.gradients[0]
+
+
+def count_hooks(model: nn.Module) -> int:
+    """How many forward, forward-pre and backward hooks the modules of ``model`` hold."""
+    kinds = ("_forward_hooks", "_forward_pre_hooks", "_backward_hooks", "_backward_pre_hooks")
+    return sum(len(getattr(m, kind, {})) for m in model.modules() for kind in kinds)
+
+
+def feature_maps(
+    model: nn.Module, x: torch.Tensor, layers: Sequence[str | nn.Module]
+) -> dict[str, torch.Tensor]:
+    """The outputs of several layers from one forward pass (no gradients), keyed by name.
+
+    Keys are the names given (or ``type(module).__name__`` for a module given as an object).
+    """
+    keys = [layer if isinstance(layer, str) else type(layer).__name__ for layer in layers]
+    with ExitStack() as stack, torch.no_grad():
+        caps = [stack.enter_context(Capture(model, layer, gradient=False)) for layer in layers]
+        model(x)
+    return {key: cap.activation for key, cap in zip(keys, caps, strict=True)}
+
+
+@contextmanager
+def preserved_state(model: nn.Module, *, eval_mode: bool = True) -> Iterator[nn.Module]:
+    """Run a block on ``model`` and give it back exactly as it was.
+
+    Inside: eval mode (so batch norm uses its running statistics and changes nothing) and, for
+    speed, no parameter requires a gradient. On exit, whatever happened: every module's
+    ``training`` flag and every parameter's ``requires_grad`` are restored, and the hook count
+    is checked to be what it was.
+    """
+    modes = [(m, m.training) for m in model.modules()]
+    flags = [(p, p.requires_grad) for p in model.parameters()]
+    hooks = count_hooks(model)
+    try:
+        if eval_mode:
+            model.eval()
+        for p, _ in flags:
+            p.requires_grad_(False)
+        yield model
+    finally:
+        for m, training in modes:
+            m.training = training
+        for p, flag in flags:
+            p.requires_grad_(flag)
+    if count_hooks(model) != hooks:
+        raise RuntimeError(f"{count_hooks(model) - hooks} hooks were left on the model")

@@ -1,0 +1,248 @@
+"""CAM and Grad-CAM from scratch, over one shared mechanism that the variants reuse.
+
+CAM is introduced in lesson 04, Grad-CAM in lesson 05; lesson 06 checks both against torchray,
+pytorch-grad-cam, torch-cam and captum.
+
+Every method takes ``(model, x, target, layer)``:
+
+* ``x``: a batch ``(N, C, H, W)``;
+* ``target``: ``None`` (each sample's top-1 class), one class index for the whole batch, or one
+  per sample (a sequence or a 1-D tensor);
+* ``layer``: a dotted module name (``"bn2"``, ``"layer4"``, ``"features.29"``) or the module.
+
+and returns raw maps ``(N, h, w)`` at the layer's resolution. Post-processing is separate and
+named: :func:`upsample` to the input size, :func:`xaiutils.viz.normalize` to [0, 1].
+Scores are the target's **logit** (never the softmax). The model comes back exactly as it went
+in: hooks, ``training`` flags and ``requires_grad`` (see :func:`xaiutils.hooks.preserved_state`).
+
+A Grad-CAM variant is one function from a :class:`LayerPass` (activations ``A`` and gradients
+``G`` of the target logit) to channel weights ``(N, K)``; :func:`weighted_cam` does the rest.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from contextlib import ExitStack
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from xaiutils.hooks import Capture, preserved_state
+from xaiutils.models import get_layer, layer_names
+
+__all__ = [
+    "LayerPass",
+    "cam",
+    "cam_head",
+    "grad_cam",
+    "layer_pass",
+    "resolve_targets",
+    "upsample",
+    "weighted_cam",
+]
+
+Target = int | Sequence[int] | torch.Tensor | None
+Layer = str | nn.Module
+
+
+def check_batch(x: torch.Tensor) -> None:
+    """Raise a clear error unless ``x`` is a batch ``(N, C, H, W)``."""
+    if not isinstance(x, torch.Tensor):
+        raise TypeError(f"expected a tensor batch (N, C, H, W), got {type(x).__name__}")
+    if x.ndim != 4:
+        hint = " Add the batch axis: x.unsqueeze(0)." if x.ndim == 3 else ""
+        raise ValueError(f"expected a batch (N, C, H, W), got shape {tuple(x.shape)}.{hint}")
+
+
+def resolve_targets(logits: torch.Tensor, target: Target) -> torch.Tensor:
+    """One class index per sample, as a ``(N,)`` long tensor, checked against the logits.
+
+    ``None`` picks each sample's top-1; an int is used for every sample.
+    """
+    n, classes = logits.shape
+    if target is None:
+        return logits.argmax(dim=1)
+    t = torch.as_tensor(target, dtype=torch.long, device=logits.device)
+    if t.ndim == 0:
+        t = t.expand(n)
+    if t.shape != (n,):
+        raise ValueError(f"{n} samples but {t.numel()} targets: give one per sample, or one int")
+    bad = t[(t < 0) | (t >= classes)]
+    if bad.numel():
+        raise ValueError(
+            f"class {bad[0].item()} is out of range: the model has {classes} classes "
+            f"(0..{classes - 1})"
+        )
+    return t
+
+
+@dataclass(frozen=True)
+class LayerPass:
+    """What one forward pass (and the backward from the target logits) saw at a layer.
+
+    ``activations`` ``A`` and ``gradients`` ``G = d y^c / d A`` are ``(N, K, h, w)``;
+    ``logits`` ``(N, classes)``; ``targets`` ``(N,)``. All detached.
+    """
+
+    activations: torch.Tensor
+    gradients: torch.Tensor | None
+    logits: torch.Tensor
+    targets: torch.Tensor
+
+
+def layer_pass(
+    model: nn.Module, x: torch.Tensor, target: Target, layer: Layer, *, gradients: bool = True
+) -> LayerPass:
+    """Forward ``x``, keep the layer's output, and back-propagate the target logits to it.
+
+    The backward stops at the layer: no gradient is computed for the weights or the input
+    (the parameters are frozen for the call, and the layer's output is made a leaf), so at a
+    deep layer the whole costs little more than a plain forward. Samples are independent in
+    eval mode, so one backward of the *sum* of the target logits gives every sample's gradient.
+    """
+    check_batch(x)
+    with (
+        preserved_state(model),
+        Capture(model, layer, gradient=gradients) as cap,
+        torch.set_grad_enabled(gradients),
+    ):
+        logits = model(x)
+        targets = resolve_targets(logits, target)
+        activation = cap.activation
+        grads = None
+        if gradients:
+            score = logits.gather(1, targets[:, None]).sum()
+            (grads,) = torch.autograd.grad(score, activation)
+    if activation.ndim != 4:
+        raise ValueError(
+            f"layer {layer!r} gives shape {tuple(activation.shape)}; CAM methods need a "
+            "convolutional feature map (N, K, h, w): choose an earlier layer"
+        )
+    return LayerPass(activation.detach(), grads, logits.detach(), targets)
+
+
+def combine(weights: torch.Tensor, activations: torch.Tensor, relu: bool) -> torch.Tensor:
+    """``sum_k weights[n, k] * A[n, k]``, then ReLU if asked: maps ``(N, h, w)``."""
+    maps = torch.einsum("nk,nkhw->nhw", weights, activations)
+    return maps.clamp_min(0) if relu else maps
+
+
+ChannelWeights = Callable[[LayerPass], torch.Tensor]
+
+
+def weighted_cam(
+    model: nn.Module,
+    x: torch.Tensor,
+    target: Target,
+    layer: Layer,
+    channel_weights: ChannelWeights,
+    *,
+    relu: bool = True,
+) -> torch.Tensor:
+    """The shared mechanism: ``ReLU(sum_k w_k^c A^k)`` with weights from ``channel_weights``."""
+    p = layer_pass(model, x, target, layer)
+    return combine(channel_weights(p), p.activations, relu)
+
+
+def grad_cam(
+    model: nn.Module,
+    x: torch.Tensor,
+    target: Target,
+    layer: Layer,
+    *,
+    relu: bool = True,
+    counterfactual: bool = False,
+) -> torch.Tensor:
+    r"""Grad-CAM (Selvaraju et al., ICCV 2017). Lesson 05.
+
+    .. math::
+        \alpha_k^c = \frac{1}{Z} \sum_{i,j} \frac{\partial y^c}{\partial A^k_{ij}}, \qquad
+        L^c = \mathrm{ReLU}\Big(\sum_k \alpha_k^c A^k\Big)
+
+    ``y^c`` is the logit of class ``c``; ``A^k`` channel ``k`` of ``layer``'s output.
+    ``counterfactual=True`` negates the gradients: the regions that argue *against* ``c``.
+    ``relu=False`` keeps the negative part (captum's ``relu_attributions=False``).
+    Returns ``(N, h, w)`` at the layer's resolution, not normalised.
+    """
+    sign = -1.0 if counterfactual else 1.0
+    return weighted_cam(
+        model, x, target, layer, lambda p: sign * p.gradients.mean(dim=(2, 3)), relu=relu
+    )
+
+
+def cam_head(
+    model: nn.Module, x: torch.Tensor, layer: Layer | None = None
+) -> tuple[str, nn.Linear]:
+    """Find (and verify) the feature layer and the linear classifier that CAM needs.
+
+    The classifier is the model's last ``nn.Linear``. The feature layer is ``layer`` if given,
+    else the last module whose 4-D output (larger than 1 x 1), averaged over space, *is* the
+    classifier's input (checked numerically on ``x``). A network whose head is anything else
+    gets an error that says why and points to Grad-CAM.
+    """
+    linears = [(n, m) for n, m in model.named_modules() if isinstance(m, nn.Linear)]
+    if not linears:
+        raise ValueError(f"{type(model).__name__} has no nn.Linear classifier: CAM needs one")
+    fc_name, fc = linears[-1]
+    names = {m: n for n, m in model.named_modules()}
+    pooled: list[tuple[str, torch.Tensor]] = []
+    fc_input: list[torch.Tensor] = []
+    candidates = [get_layer(model, layer)] if layer is not None else list(model.modules())
+
+    def record(module: nn.Module, inputs: tuple, output: object) -> None:
+        # A pooled (N, K, 1, 1) output is the pooling itself, not a feature map.
+        if isinstance(output, torch.Tensor) and output.ndim == 4 and output[0, 0].numel() > 1:
+            if output.shape[1] == fc.in_features:
+                pooled.append((names[module], output.mean(dim=(2, 3))))
+
+    with preserved_state(model), ExitStack() as stack, torch.no_grad():
+        for module in candidates:
+            stack.callback(module.register_forward_hook(record).remove)
+        stack.callback(fc.register_forward_pre_hook(lambda m, i: fc_input.append(i[0])).remove)
+        model(x[:1])
+    for name, mean in reversed(pooled):
+        if fc_input and torch.allclose(mean, fc_input[-1].flatten(1), rtol=1e-4, atol=1e-5):
+            return name, fc
+    where = f"layer {layer!r}" if layer is not None else "no layer"
+    raise ValueError(
+        f"CAM needs a network that ends in global average pooling and one linear layer "
+        f"(logit_c = sum_k w_ck * mean(A_k) + b_c), and {where} of {type(model).__name__} "
+        f"feeds its classifier {fc_name!r} that way: its head is more than a GAP and one "
+        f"linear layer (VGG16, for one, ends in three fully connected layers). Use grad_cam, "
+        f"which works on any convolutional layer of any classifier. "
+        f"Last layers: {', '.join(layer_names(model)[-4:])}"
+    )
+
+
+def cam(
+    model: nn.Module,
+    x: torch.Tensor,
+    target: Target,
+    layer: Layer | None = None,
+    *,
+    relu: bool = False,
+) -> torch.Tensor:
+    r"""Class activation map (Zhou et al., CVPR 2016). Lesson 04.
+
+    For a network ending in global average pooling and a linear layer,
+    ``y^c = sum_k w_k^c * mean_{ij} f_k(i, j) + b_c``, and the class activation map is
+
+    .. math::  M_c(i, j) = \sum_k w_k^c f_k(i, j)
+
+    so ``mean_{ij} M_c = y^c - b_c``. ``layer`` defaults to the feature map that feeds the
+    pooling (found and verified by :func:`cam_head`). No ReLU by default, as in the paper.
+    Returns ``(N, h, w)`` at the feature map's resolution.
+    """
+    check_batch(x)
+    layer_name, fc = cam_head(model, x, layer)
+    p = layer_pass(model, x, target, layer_name, gradients=False)
+    return combine(fc.weight.detach()[p.targets], p.activations, relu)
+
+
+def upsample(maps: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """Resize maps ``(N, h, w)`` to ``size = (H, W)``: bilinear, ``align_corners=False``."""
+    if maps.ndim != 3:
+        raise ValueError(f"expected maps (N, h, w), got {tuple(maps.shape)}")
+    return F.interpolate(maps[:, None], size=size, mode="bilinear", align_corners=False)[:, 0]
