@@ -21,7 +21,6 @@ import io
 import statistics
 import time
 import warnings
-from collections.abc import Callable
 
 import torch
 
