@@ -1,0 +1,370 @@
+"""Call torchray, pytorch-grad-cam, torch-cam and captum, and bring their outputs to our form.
+
+Introduced in lesson 06.
+
+Each ``<library>_<method>(model, x, target, layer)`` calls one library as its documentation
+shows and returns its output as a tensor, otherwise untouched: the library's own shape, ReLU,
+normalisation and resizing. Each call runs inside :func:`restored`, which gives the model back
+exactly as it came. A :class:`Check` in :data:`CHECKS` says what one output is and the exact
+steps that make it comparable with our :func:`~xaiutils.methods.grad_cam` or
+:func:`~xaiutils.methods.cam`; :func:`crosscheck` runs the checks, :func:`table` prints them.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import nn
+
+from xaiutils.methods import Layer, Target, cam, grad_cam, upsample
+from xaiutils.models import get_layer
+from xaiutils.viz import normalize
+
+__all__ = [
+    "CHECKS",
+    "NOTES",
+    "Check",
+    "Result",
+    "captum_grad_cam",
+    "crosscheck",
+    "max_diff",
+    "pytorch_grad_cam_grad_cam",
+    "raised",
+    "restored",
+    "table",
+    "torchcam_cam",
+    "torchcam_grad_cam",
+    "torchray_grad_cam",
+]
+
+_HOOK_DICTS = ("_forward_hooks", "_forward_pre_hooks", "_backward_hooks", "_backward_pre_hooks")
+
+
+@contextmanager
+def restored(model: nn.Module) -> Iterator[nn.Module]:
+    """Lend ``model`` to a library (eval mode, parameters frozen) and get it back as it was.
+
+    On exit, also on error, what the libraries change is put back: each module's ``training``
+    and ``inplace`` flags, each parameter's ``requires_grad`` and ``.grad``. Hooks added inside
+    are removed; if the block ended normally, a left hook is also an error.
+    """
+    modules = list(model.modules())
+    modes = [(m, m.training) for m in modules]
+    inplace = [(m, m.inplace) for m in modules if isinstance(getattr(m, "inplace", None), bool)]
+    params = [(p, p.requires_grad) for p in model.parameters()]
+    grads = [None if p.grad is None else p.grad.clone() for p, _ in params]
+    hooks = [(m, name, set(getattr(m, name))) for m in modules for name in _HOOK_DICTS]
+    left = 0
+    try:
+        model.eval()
+        for p, _ in params:
+            p.requires_grad_(False)
+        yield model
+    finally:
+        for m, training in modes:
+            m.training = training
+        for m, flag in inplace:
+            m.inplace = flag
+        for (p, flag), grad in zip(params, grads, strict=True):
+            p.requires_grad_(flag)
+            p.grad = grad
+        for m, name, before in hooks:
+            for key in set(getattr(m, name)) - before:
+                left += 1
+                for side in (name, f"{name}_with_kwargs", f"{name}_always_called"):
+                    getattr(m, side, {}).pop(key, None)  # PyTorch keys these by the same id
+    if left:
+        raise RuntimeError(f"the library left {left} hooks on the model (now removed)")
+
+
+def _gradient_path(module: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """Give ``module``'s output a gradient, which pytorch-grad-cam and torch-cam need.
+
+    Not through every weight (pytorch-grad-cam would back-propagate into all 138 M of VGG16's):
+    the layer's own parameters, or the input for a layer without any. Returns the input to use.
+    """
+    params = list(module.parameters())
+    for p in params:
+        p.requires_grad_(True)
+    return x.detach() if params else x.detach().requires_grad_()
+
+
+def _targets(model: nn.Module, x: torch.Tensor, target: Target) -> list[int]:
+    """One class index per sample as a list of ints; ``None``: each sample's top-1."""
+    if target is None:
+        with torch.no_grad():
+            return model(x).argmax(dim=1).tolist()
+    t = torch.as_tensor(target, dtype=torch.long)
+    t = t.expand(len(x)) if t.ndim == 0 else t
+    if t.shape != (len(x),):
+        raise ValueError(f"{len(x)} samples but {t.numel()} targets: give one per sample")
+    return t.tolist()
+
+
+def torchray_grad_cam(
+    model: nn.Module, x: torch.Tensor, target: Target, layer: Layer
+) -> torch.Tensor:
+    """``torchray.attribution.grad_cam.grad_cam``: ``(N, 1, h, w)``, ReLU, not normalised, and
+    with ``resize=False`` (its default) not resized."""
+    with warnings.catch_warnings():
+        # torchray's __init__ reads its VERSION with a deprecated importlib call: noise only.
+        warnings.simplefilter("ignore", DeprecationWarning)
+        from torchray.attribution.grad_cam import grad_cam as torchray_gc
+
+    module = get_layer(model, layer)
+    with restored(model):
+        targets = _targets(model, x, target)
+        return torchray_gc(model, x.detach(), targets, saliency_layer=module).detach()
+
+
+def pytorch_grad_cam_grad_cam(
+    model: nn.Module, x: torch.Tensor, target: Target, layer: Layer, *, layer_map: bool = False
+) -> torch.Tensor:
+    """``pytorch_grad_cam.GradCAM``: ``(N, H, W)``, ReLU, min-max at ``h x w``, ``cv2.resize``
+    (bilinear) to the input's size, min-max again. ``layer_map=True``: its ``get_cam_image``
+    from the same pass instead, the weighted sum at ``h x w`` before all of that.
+    """
+    from pytorch_grad_cam import GradCAM
+    from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
+
+    module = get_layer(model, layer)
+    with restored(model):
+        targets = [ClassifierOutputTarget(c) for c in _targets(model, x, target)]
+        # Not `with GradCAM(...)`: its __exit__ prints and swallows any IndexError.
+        extractor = GradCAM(model, [module])
+        try:
+            out = extractor(_gradient_path(module, x), targets)
+            if layer_map:
+                store = extractor.activations_and_grads
+                acts, grads = store.activations[0].numpy(), store.gradients[0].numpy()
+                out = extractor.get_cam_image(x, module, targets, acts, grads)
+        finally:
+            extractor.activations_and_grads.release()
+    return torch.from_numpy(np.ascontiguousarray(out))
+
+
+def torchcam_grad_cam(
+    model: nn.Module, x: torch.Tensor, target: Target, layer: Layer, *, normalized: bool = True
+) -> torch.Tensor:
+    """``torchcam.methods.GradCAM``: ``(N, h, w)``, ReLU, min-max unless ``normalized=False``.
+
+    Its min-max divides by ``max - min + 1e-8``: a map of small range does not quite reach 1.
+    """
+    from torchcam.methods import GradCAM
+
+    module = get_layer(model, layer)
+    with restored(model):
+        targets = _targets(model, x, target)
+        with GradCAM(model, module) as extractor:
+            scores = model(_gradient_path(module, x))
+            (out,) = extractor(class_idx=targets, scores=scores, normalized=normalized)
+    return out.detach()
+
+
+def captum_grad_cam(
+    model: nn.Module,
+    x: torch.Tensor,
+    target: Target,
+    layer: Layer,
+    *,
+    relu_attributions: bool = False,
+) -> torch.Tensor:
+    """``captum.attr.LayerGradCam(...).attribute``: ``(N, 1, h, w)``, no ReLU by default."""
+    from captum.attr import LayerGradCam
+
+    module = get_layer(model, layer)
+    with restored(model):
+        targets = _targets(model, x, target)
+        explainer = LayerGradCam(model, module)
+        out = explainer.attribute(x.detach(), target=targets, relu_attributions=relu_attributions)
+    return out.detach()
+
+
+def torchcam_cam(
+    model: nn.Module,
+    x: torch.Tensor,
+    target: Target,
+    layer: Layer,
+    fc_layer: Layer,
+    *,
+    normalized: bool = True,
+) -> torch.Tensor:
+    """``torchcam.methods.CAM``: ``(N, h, w)``, no ReLU, min-max normalised by default."""
+    from torchcam.methods import CAM
+
+    module, fc = get_layer(model, layer), get_layer(model, fc_layer)
+    with restored(model):
+        targets = _targets(model, x, target)
+        with CAM(model, module, fc) as extractor, torch.no_grad():
+            model(x.detach())
+            (out,) = extractor(class_idx=targets, normalized=normalized)
+    return out.detach()
+
+
+def _last_linear(model: nn.Module) -> nn.Module:
+    return [m for m in model.modules() if isinstance(m, nn.Linear)][-1]
+
+
+Size = tuple[int, int]
+
+
+@dataclass(frozen=True)
+class Check:
+    """One library call, what it returns, and how it is compared with ours.
+
+    ``run(model, x, targets, layer)`` gives the library's output; ``to_ours`` reshapes it (and
+    applies the ReLU it leaves out); ``post(ours, size)`` applies to our raw map the steps the
+    library applies to its own (``size``: the input's (H, W)). The text fields say the same for
+    :func:`table`, with lesson 06's symbols: ``L`` our raw map, ``R`` ReLU, ``U``
+    :func:`~xaiutils.methods.upsample`, ``N`` :func:`~xaiutils.viz.normalize`.
+    """
+
+    call: str
+    returns: str
+    relu: str
+    normalised: str
+    resized: str
+    comparison: str
+    run: Callable[[nn.Module, torch.Tensor, list[int], Layer], torch.Tensor]
+    to_ours: Callable[[torch.Tensor], torch.Tensor]
+    post: Callable[[torch.Tensor, Size], torch.Tensor] = lambda maps, size: maps
+    method: str = "grad_cam"  # which of ours: "grad_cam" or "cam"
+    tolerance: float = 1e-5
+
+
+NOTES = {
+    "¹": "unless relu_attributions=True",
+    "²": "by default; off with normalized=False, as here",
+}
+
+CHECKS: tuple[Check, ...] = (
+    Check(
+        "torchray grad_cam", "(N, 1, h, w)", "yes", "no", "no", "out[:, 0] ~ L",
+        torchray_grad_cam, lambda out: out[:, 0],
+    ),
+    Check(
+        "pytorch-grad-cam GradCAM", "(N, H, W) np", "yes", "at h×w, H×W", "cv2", "out ~ N(U(L))",
+        pytorch_grad_cam_grad_cam, lambda out: out,
+        lambda maps, size: normalize(upsample(maps, size)),
+    ),
+    Check(
+        "  its get_cam_image", "(N, h, w) np", "no", "no", "no", "R(out) ~ L",
+        lambda *args: pytorch_grad_cam_grad_cam(*args, layer_map=True),
+        lambda out: out.clamp_min(0),
+    ),
+    Check(
+        "torch-cam GradCAM", "[(N, h, w)]", "yes", "yes²", "no", "out ~ L",
+        lambda *args: torchcam_grad_cam(*args, normalized=False), lambda out: out,
+    ),
+    Check(
+        "captum LayerGradCam", "(N, 1, h, w)", "no¹", "no", "no", "R(out[:, 0]) ~ L",
+        captum_grad_cam, lambda out: out[:, 0].clamp_min(0),
+    ),
+    Check(
+        "torch-cam CAM", "[(N, h, w)]", "no", "yes²", "no", "out ~ our cam",
+        lambda m, x, t, layer: torchcam_cam(m, x, t, layer, _last_linear(m), normalized=False),
+        lambda out: out,
+        method="cam",
+    ),
+)  # fmt: skip
+
+
+def max_diff(maps: torch.Tensor, ours: torch.Tensor) -> float:
+    r"""The largest difference of any map, relative to that map's largest value:
+
+    .. math::  \delta = \max_n \max_{ij} |\text{maps}_{nij} - \text{ours}_{nij}|
+               \,/\, \max_{ij} |\text{ours}_{nij}|
+
+    so that a raw map of size 1e-4 cannot pass, nor one of size 40 fail, for its scale alone.
+    An all-zero map of ours counts absolute.
+    """
+    if maps.shape != ours.shape:
+        raise ValueError(f"shapes differ: {tuple(maps.shape)} vs ours {tuple(ours.shape)}")
+    diff = (maps.double() - ours.double()).abs().flatten(1).amax(dim=1)
+    scale = ours.double().abs().flatten(1).amax(dim=1)
+    return (diff / torch.where(scale > 0, scale, torch.ones_like(scale))).max().item()
+
+
+@dataclass(frozen=True)
+class Result:
+    """A check's δ at ``layer``; ``scale``, the least of our maps' maxima, > 0: none all zero."""
+
+    check: Check
+    layer: str
+    diff: float
+    scale: float
+
+    @property
+    def ok(self) -> bool:
+        return self.diff <= self.check.tolerance
+
+
+def crosscheck(
+    model: nn.Module,
+    x: torch.Tensor,
+    target: Target,
+    layer: str,
+    checks: tuple[Check, ...] = CHECKS,
+) -> list[Result]:
+    """Run each check on ``x`` at ``layer``; its :func:`max_diff` to ours (computed once).
+
+    A ``cam`` check raises where :func:`~xaiutils.methods.cam` does (no GAP + linear head).
+    """
+    with restored(model):
+        targets = torch.as_tensor(_targets(model, x, target))
+    ours = {}
+    results = []
+    for check in checks:
+        if check.method not in ours:
+            method = grad_cam if check.method == "grad_cam" else cam
+            ours[check.method] = method(model, x, targets, layer)
+        theirs = check.to_ours(check.run(model, x, targets, layer))
+        expected = check.post(ours[check.method], tuple(x.shape[-2:]))
+        scale = ours[check.method].abs().flatten(1).amax(dim=1).min().item()
+        results.append(Result(check, layer, max_diff(theirs, expected), scale))
+    return results
+
+
+def raised(call: Callable[[], object]) -> str:
+    """``"ok"``, or the first line of the ``RuntimeError`` that ``call()`` raised (only that)."""
+    try:
+        call()
+    except RuntimeError as err:
+        return f"RuntimeError: {str(err).splitlines()[0]}"
+    return "ok"
+
+
+def table(columns: dict[str, list[Result]]) -> str:
+    r"""One text table: a row per check, its description, and one column of δ per run.
+
+    ``columns`` maps a column title (``"\n"`` splits it over two header lines) to the results
+    of :func:`crosscheck`; a check missing from a column shows as ``-``. Footnotes follow.
+    """
+    checks = list(dict.fromkeys(r.check for results in columns.values() for r in results))
+    head = ["call", "returns", "ReLU", "min-max", "resized", "compared", *columns]
+    rows = []
+    for check in checks:
+        diffs = []
+        for results in columns.values():
+            found = [r for r in results if r.check is check]
+            diffs.append(f"{found[0].diff:.1e}" if found else "-")
+        text = [check.call, check.returns, check.relu, check.normalised, check.resized]
+        rows.append([*text, check.comparison, *diffs])
+    split = [cell.split("\n") + ["", ""] for cell in head]
+    header = [[lines[i] for lines in split] for i in range(max(map(len, split)) - 2)]
+    widths = [max(len(row[i]) for row in header + rows) for i in range(len(head))]
+
+    def line(row: list[str]) -> str:
+        return "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
+
+    out = [line(row) for row in header]
+    out.append("-" * max(len(line(row)) for row in header + rows))
+    out += [line(row) for row in rows]
+    used = "".join(check.relu + check.normalised for check in checks)
+    out += [f"{mark} {note}" for mark, note in NOTES.items() if mark in used]
+    return "\n".join(out)
