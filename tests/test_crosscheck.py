@@ -232,7 +232,7 @@ def test_vgg16_features_28_under_an_in_place_relu(vgg16, vgg_batch):
 
 def test_restored_removes_a_left_hook_and_says_so():
     model = nn.Sequential(nn.Linear(2, 2), nn.ReLU(inplace=True))
-    with pytest.raises(RuntimeError, match="left 1 hooks"), cc.restored(model):
+    with pytest.raises(RuntimeError, match="1 hooks were left"), cc.restored(model):
         model[0].register_forward_hook(lambda *a: None)
         model[1].inplace = False
     assert xu.count_hooks(model) == 0 and model[1].inplace

@@ -13,14 +13,15 @@ steps that make it comparable with our :func:`~xaiutils.methods.grad_cam` or
 from __future__ import annotations
 
 import warnings
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 from torch import nn
 
+from xaiutils.hooks import preserved_state
 from xaiutils.methods import Layer, Target, cam, grad_cam, upsample
 from xaiutils.models import get_layer
 from xaiutils.viz import normalize
@@ -42,44 +43,15 @@ __all__ = [
     "torchray_grad_cam",
 ]
 
-_HOOK_DICTS = ("_forward_hooks", "_forward_pre_hooks", "_backward_hooks", "_backward_pre_hooks")
 
-
-@contextmanager
-def restored(model: nn.Module) -> Iterator[nn.Module]:
+def restored(model: nn.Module) -> AbstractContextManager[nn.Module]:
     """Lend ``model`` to a library (eval mode, parameters frozen) and get it back as it was.
 
-    On exit, also on error, what the libraries change is put back: each module's ``training``
-    and ``inplace`` flags, each parameter's ``requires_grad`` and ``.grad``. Hooks added inside
-    are removed; if the block ended normally, a left hook is also an error.
+    :func:`xaiutils.hooks.preserved_state`, the same guard our own methods run under: it puts
+    back ``training`` and ``inplace`` flags, ``requires_grad`` and ``.grad``, and removes (and
+    reports) any hook a library leaves.
     """
-    modules = list(model.modules())
-    modes = [(m, m.training) for m in modules]
-    inplace = [(m, m.inplace) for m in modules if isinstance(getattr(m, "inplace", None), bool)]
-    params = [(p, p.requires_grad) for p in model.parameters()]
-    grads = [None if p.grad is None else p.grad.clone() for p, _ in params]
-    hooks = [(m, name, set(getattr(m, name))) for m in modules for name in _HOOK_DICTS]
-    left = 0
-    try:
-        model.eval()
-        for p, _ in params:
-            p.requires_grad_(False)
-        yield model
-    finally:
-        for m, training in modes:
-            m.training = training
-        for m, flag in inplace:
-            m.inplace = flag
-        for (p, flag), grad in zip(params, grads, strict=True):
-            p.requires_grad_(flag)
-            p.grad = grad
-        for m, name, before in hooks:
-            for key in set(getattr(m, name)) - before:
-                left += 1
-                for side in (name, f"{name}_with_kwargs", f"{name}_always_called"):
-                    getattr(m, side, {}).pop(key, None)  # PyTorch keys these by the same id
-    if left:
-        raise RuntimeError(f"the library left {left} hooks on the model (now removed)")
+    return preserved_state(model)
 
 
 def _gradient_path(module: nn.Module, x: torch.Tensor) -> torch.Tensor:

@@ -24,6 +24,8 @@ from xaiutils.models import get_layer
 
 __all__ = ["Capture", "count_hooks", "feature_maps", "preserved_state"]
 
+_HOOK_DICTS = ("_forward_hooks", "_forward_pre_hooks", "_backward_hooks", "_backward_pre_hooks")
+
 
 class Capture:
     """Context manager that records a layer's output (activation) and its gradient.
@@ -101,8 +103,7 @@ class Capture:
 
 def count_hooks(model: nn.Module) -> int:
     """How many forward, forward-pre and backward hooks the modules of ``model`` hold."""
-    kinds = ("_forward_hooks", "_forward_pre_hooks", "_backward_hooks", "_backward_pre_hooks")
-    return sum(len(getattr(m, kind, {})) for m in model.modules() for kind in kinds)
+    return sum(len(getattr(m, kind, {})) for m in model.modules() for kind in _HOOK_DICTS)
 
 
 def feature_maps(
@@ -121,26 +122,40 @@ def feature_maps(
 
 @contextmanager
 def preserved_state(model: nn.Module, *, eval_mode: bool = True) -> Iterator[nn.Module]:
-    """Run a block on ``model`` and give it back exactly as it was.
+    """Run a block on ``model`` (ours, or a library's call) and give it back exactly as it was.
 
     Inside: eval mode (so batch norm uses its running statistics and changes nothing) and, for
-    speed, no parameter requires a gradient. On exit, whatever happened: every module's
-    ``training`` flag and every parameter's ``requires_grad`` are restored, and the hook count
-    is checked to be what it was.
+    speed, no parameter requires a gradient. On exit, whatever happened, everything a method or
+    a library may change is put back: every module's ``training`` and ``inplace`` flags, every
+    parameter's ``requires_grad`` and ``.grad``. Hooks added inside are removed; if the block
+    ended normally, a hook left behind is also an error (a bug to fix, not to hide).
     """
-    modes = [(m, m.training) for m in model.modules()]
-    flags = [(p, p.requires_grad) for p in model.parameters()]
-    hooks = count_hooks(model)
+    modules = list(model.modules())
+    modes = [(m, m.training) for m in modules]
+    inplace = [(m, m.inplace) for m in modules if isinstance(getattr(m, "inplace", None), bool)]
+    params = [
+        (p, p.requires_grad, None if p.grad is None else p.grad.clone()) for p in model.parameters()
+    ]
+    hooks = [(m, name, set(getattr(m, name))) for m in modules for name in _HOOK_DICTS]
+    left = 0
     try:
         if eval_mode:
             model.eval()
-        for p, _ in flags:
+        for p, _, _ in params:
             p.requires_grad_(False)
         yield model
     finally:
         for m, training in modes:
             m.training = training
-        for p, flag in flags:
+        for m, flag in inplace:
+            m.inplace = flag
+        for p, flag, grad in params:
             p.requires_grad_(flag)
-    if count_hooks(model) != hooks:
-        raise RuntimeError(f"{count_hooks(model) - hooks} hooks were left on the model")
+            p.grad = grad
+        for m, name, before in hooks:
+            for key in set(getattr(m, name)) - before:
+                left += 1
+                for side in (name, f"{name}_with_kwargs", f"{name}_always_called"):
+                    getattr(m, side, {}).pop(key, None)  # PyTorch keys these by the same id
+    if left:
+        raise RuntimeError(f"{left} hooks were left on the model (now removed)")
