@@ -3,7 +3,9 @@
 One module per family, all re-exported here (``from xaiutils.methods import grad_cam``):
 
 * :mod:`xaiutils.methods.cam`: the shared mechanism (:func:`layer_pass`, :func:`weighted_cam`),
-  CAM (lesson 04), Grad-CAM (lesson 05), :func:`upsample`.
+  CAM (lesson 04), Grad-CAM (lesson 05), :func:`upsample`;
+* :mod:`xaiutils.methods.gradients`: vanilla gradient, guided backprop, deconvnet, SmoothGrad,
+  guided Grad-CAM (lesson 03), and :func:`modified_rectifiers` (lessons 02 and 03).
 
 Conventions, for every method: ``method(model, x, target, layer)`` with a batch ``x`` of shape
 ``(N, C, H, W)``, ``target`` ``None`` (top-1), one class, or one per sample; maps come back
@@ -24,6 +26,17 @@ from xaiutils.methods.cam import (
     upsample,
     weighted_cam,
 )
+from xaiutils.methods.gradients import (
+    deconvnet,
+    gradient_colour,
+    gradient_grayscale,
+    guided_backprop,
+    guided_grad_cam,
+    input_gradient,
+    modified_rectifiers,
+    smoothgrad,
+    vanilla_gradient,
+)
 
 __all__ = [
     "Layer",
@@ -33,9 +46,18 @@ __all__ = [
     "cam_head",
     "check_batch",
     "combine",
+    "deconvnet",
     "grad_cam",
+    "gradient_colour",
+    "gradient_grayscale",
+    "guided_backprop",
+    "guided_grad_cam",
+    "input_gradient",
     "layer_pass",
+    "modified_rectifiers",
     "resolve_targets",
+    "smoothgrad",
     "upsample",
+    "vanilla_gradient",
     "weighted_cam",
 ]
