@@ -120,3 +120,27 @@ def test_preserved_state_notices_a_leftover_hook():
     model = nn.Sequential(nn.Linear(2, 2))
     with pytest.raises(RuntimeError, match="1 hooks were left"), xu.preserved_state(model):
         model[0].register_forward_hook(lambda *a: None)
+
+
+def test_preserved_state_keeps_the_users_hooks_and_catches_a_replaced_hook_dict():
+    model = nn.Sequential(nn.Linear(2, 2), nn.ReLU())
+    mine = model[0].register_forward_hook(lambda *a: None)
+    with pytest.raises(RuntimeError, match="1 hooks were left"), xu.preserved_state(model):
+        model[1]._forward_hooks = type(model[1]._forward_hooks)()  # a library resets the dict
+        model[1].register_forward_hook(lambda *a: None)
+    assert list(model[0]._forward_hooks) == [mine.id] and not model[1]._forward_hooks
+    mine.remove()
+
+
+def test_record_from_here_gives_the_same_gradient_and_restores_grad_mode(effnet, photos_batch):
+    with xu.preserved_state(effnet):
+        with xu.Capture(effnet, "blocks.5") as cap:
+            effnet(photos_batch)[:, 3].sum().backward()
+        expected = cap.gradient
+        with xu.Capture(effnet, "blocks.5", record_from_here=True) as cap, torch.no_grad():
+            logits = effnet(photos_batch)  # below the layer: nothing recorded
+            assert torch.is_grad_enabled() and logits.requires_grad  # on from the layer
+            (got,) = torch.autograd.grad(logits[:, 3].sum(), cap.activation)
+        assert torch.is_grad_enabled()  # the no_grad block put the caller's mode back
+    assert torch.allclose(got, expected, rtol=1e-5, atol=1e-7)
+    assert xu.count_hooks(effnet) == 0

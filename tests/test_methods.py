@@ -1,32 +1,10 @@
 import pytest
 import torch
 import torch.nn.functional as F
-from torch import nn
+from tiny import A0, A1, X_TINY, TinyGapNet
 
 import xaiutils as xu
 from xaiutils.methods import cam, grad_cam, upsample
-
-
-class TinyGapNet(nn.Module):
-    """conv(1x1) -> ReLU -> GAP -> linear: small enough to compute CAM and Grad-CAM by hand."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.features = nn.Sequential(nn.Conv2d(1, 2, 1, bias=False), nn.ReLU(inplace=True))
-        self.pool = nn.AdaptiveAvgPool2d(1)
-        self.fc = nn.Linear(2, 3)
-        with torch.no_grad():
-            self.features[0].weight.copy_(torch.tensor([1.0, -1.0]).view(2, 1, 1, 1))
-            self.fc.weight.copy_(torch.tensor([[1.0, 2.0], [-1.0, 0.5], [0.0, 0.0]]))
-            self.fc.bias.copy_(torch.tensor([0.1, 0.2, 0.3]))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.fc(self.pool(self.features(x)).flatten(1))
-
-
-X_TINY = torch.tensor([[[[1.0, -2.0], [3.0, 0.0]]]])  # A_0 = relu(x), A_1 = relu(-x)
-A0 = torch.tensor([[1.0, 0.0], [3.0, 0.0]])
-A1 = torch.tensor([[0.0, 2.0], [0.0, 0.0]])
 
 
 def test_cam_by_hand():
@@ -136,7 +114,9 @@ def test_grad_cam_works_when_called_under_no_grad(effnet, photos_batch):
     expected = grad_cam(effnet, photos_batch, None, "blocks.6")
     with torch.no_grad():
         got = grad_cam(effnet, photos_batch, None, "blocks.6")
+        assert not torch.is_grad_enabled()  # the caller's mode, although ours switched it on
     assert torch.equal(got, expected) and got.abs().sum() > 0
+    assert torch.is_grad_enabled()
 
 
 def test_upsample_bilinear_without_corner_alignment():

@@ -45,16 +45,31 @@ class Capture:
         Also record d(output of backward)/d(activation). If nothing before the layer requires a
         gradient (a frozen model), the activation is made a leaf that does, so its gradient
         still exists; the gradient is then not propagated further back.
+    record_from_here
+        Switch autograd's recording on when the layer runs (it stays on after the forward; the
+        caller's ``torch.no_grad()`` block restores the mode on exit). For a forward started
+        under ``torch.no_grad()`` on a frozen model: nothing below the layer needs a gradient,
+        so that part runs as a plain inference, without autograd's bookkeeping (about 8 % of a
+        forward on the offline model), and the graph starts at the layer. Used by
+        :func:`xaiutils.methods.cam.layer_pass`.
 
     ``activation`` and ``gradient`` are the last ones recorded (a module called twice in one
     forward, like torchvision's shared ``relu`` in a ResNet block, records twice: see
     ``activations`` and ``gradients``).
     """
 
-    def __init__(self, model: nn.Module, layer: str | nn.Module, *, gradient: bool = True):
+    def __init__(
+        self,
+        model: nn.Module,
+        layer: str | nn.Module,
+        *,
+        gradient: bool = True,
+        record_from_here: bool = False,
+    ):
         self.model = model
         self.layer = get_layer(model, layer)
         self.track_gradient = gradient
+        self.record_from_here = record_from_here
         self.activations: list[torch.Tensor] = []
         self.gradients: list[torch.Tensor] = []
         self._handle: torch.utils.hooks.RemovableHandle | None = None
@@ -65,6 +80,8 @@ class Capture:
                 f"{type(module).__name__} returns {type(output).__name__}, not a tensor; "
                 "hook a submodule that returns a tensor"
             )
+        if self.record_from_here:
+            torch.set_grad_enabled(True)  # a plain call switches the mode at once
         if self.track_gradient and torch.is_grad_enabled() and not output.requires_grad:
             output = output.detach().requires_grad_()
         self.activations.append(output)
@@ -120,42 +137,66 @@ def feature_maps(
     return {key: cap.activation for key, cap in zip(keys, caps, strict=True)}
 
 
+def _submodules(model: nn.Module) -> list[nn.Module]:
+    """``list(model.modules())`` (each module once), without the generators: 3x faster."""
+    found, stack, seen = [], [model], set()
+    while stack:
+        module = stack.pop()
+        if id(module) not in seen:
+            seen.add(id(module))
+            found.append(module)
+            children = module.__dict__["_modules"].values()
+            stack.extend(c for c in reversed(children) if c is not None)
+    return found
+
+
 @contextmanager
 def preserved_state(model: nn.Module, *, eval_mode: bool = True) -> Iterator[nn.Module]:
     """Run a block on ``model`` (ours, or a library's call) and give it back exactly as it was.
 
-    Inside: eval mode (so batch norm uses its running statistics and changes nothing) and, for
-    speed, no parameter requires a gradient. On exit, whatever happened, everything a method or
-    a library may change is put back: every module's ``training`` and ``inplace`` flags, every
-    parameter's ``requires_grad`` and ``.grad``. Hooks added inside are removed; if the block
-    ended normally, a hook left behind is also an error (a bug to fix, not to hide).
+    Inside: eval mode (so batch norm uses its running statistics and changes nothing) and no
+    parameter requires a gradient (so a ``backward()`` inside computes none for the weights,
+    and the forward records nothing below the first tensor that requires one). On exit,
+    whatever happened, everything a method or a library may change is put back: every
+    module's ``training`` and ``inplace`` flags, every parameter's ``requires_grad`` and
+    ``.grad``. Hooks added inside are removed; if the block ended normally, a hook left behind
+    is also an error (a bug to fix, not to hide).
     """
-    modules = list(model.modules())
-    modes = [(m, m.training) for m in modules]
-    inplace = [(m, m.inplace) for m in modules if isinstance(getattr(m, "inplace", None), bool)]
+    # Plain ``__dict__`` access keeps this cheap (about half a millisecond for the offline
+    # model's 273 modules): it runs around every call of every method.
+    attrs = [m.__dict__ for m in _submodules(model)]
+    modes = [(d, d["training"]) for d in attrs]
+    inplace = [(d, d["inplace"]) for d in attrs if isinstance(d.get("inplace"), bool)]
+    unique = {id(p): p for d in attrs for p in d["_parameters"].values() if p is not None}
     params = [
-        (p, p.requires_grad, None if p.grad is None else p.grad.clone()) for p in model.parameters()
+        (p, p.requires_grad, p.grad, None if p.grad is None else p.grad.clone())
+        for p in unique.values()
     ]
-    hooks = [(m, name, set(getattr(m, name))) for m in modules for name in _HOOK_DICTS]
+    hooks = [(d, name) for d in attrs for name in _HOOK_DICTS if name in d]
+    before = {(id(d), name, key) for d, name in hooks if d[name] for key in d[name]}
     left = 0
     try:
-        if eval_mode:
+        if eval_mode and any(training for _, training in modes):
             model.eval()
-        for p, _, _ in params:
-            p.requires_grad_(False)
+        for p, flag, _, _ in params:
+            if flag:
+                p.requires_grad_(False)
         yield model
     finally:
-        for m, training in modes:
-            m.training = training
-        for m, flag in inplace:
-            m.inplace = flag
-        for p, flag, grad in params:
-            p.requires_grad_(flag)
-            p.grad = grad
-        for m, name, before in hooks:
-            for key in set(getattr(m, name)) - before:
+        for d, training in modes:
+            d["training"] = training
+        for d, flag in inplace:
+            d["inplace"] = flag
+        for p, flag, grad, saved in params:
+            if p.requires_grad != flag:
+                p.requires_grad_(flag)
+            if p.grad is not grad or (grad is not None and not torch.equal(grad, saved)):
+                p.grad = saved
+        for d, name in hooks:
+            now = d.get(name)  # a library may have replaced the dict: read it again
+            for key in [key for key in now if (id(d), name, key) not in before] if now else ():
                 left += 1
                 for side in (name, f"{name}_with_kwargs", f"{name}_always_called"):
-                    getattr(m, side, {}).pop(key, None)  # PyTorch keys these by the same id
+                    d.get(side, {}).pop(key, None)  # PyTorch keys these by the same id
     if left:
         raise RuntimeError(f"{left} hooks were left on the model (now removed)")

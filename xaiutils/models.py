@@ -14,6 +14,7 @@ maps a box by scaling alone. Lesson 00 shows that it gives the expected top-1 cl
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -232,9 +233,9 @@ def get_layer(model: nn.Module, layer: str | nn.Module) -> nn.Module:
         if any(m is layer for m in model.modules()):
             return layer
         raise LayerNotFoundError(f"{type(layer).__name__} module is not part of this model")
-    modules = dict(model.named_modules())
-    if layer in modules and layer:
-        return modules[layer]
+    if layer:
+        with contextlib.suppress(AttributeError):
+            return model.get_submodule(layer)
     names = layer_names(model)
     close = difflib.get_close_matches(layer, names, n=6, cutoff=0.5)
     prefix = layer.rsplit(".", 1)[0] + "." if "." in layer else ""

@@ -56,19 +56,27 @@ def check_batch(x: torch.Tensor) -> None:
         raise ValueError(f"expected a batch (N, C, H, W), got shape {tuple(x.shape)}.{hint}")
 
 
+def per_sample(target: Target, n: int, device: torch.device | str = "cpu") -> torch.Tensor | None:
+    """``target`` as one class index per sample, ``(n,)`` long (``None`` stays ``None``)."""
+    if target is None:
+        return None
+    t = torch.as_tensor(target, dtype=torch.long, device=device)
+    if t.ndim == 0:
+        t = t.expand(n)
+    if t.shape != (n,):
+        raise ValueError(f"{n} samples but {t.numel()} targets: give one per sample, or one int")
+    return t
+
+
 def resolve_targets(logits: torch.Tensor, target: Target) -> torch.Tensor:
     """One class index per sample, as a ``(N,)`` long tensor, checked against the logits.
 
     ``None`` picks each sample's top-1; an int is used for every sample.
     """
     n, classes = logits.shape
-    if target is None:
+    t = per_sample(target, n, logits.device)
+    if t is None:
         return logits.argmax(dim=1)
-    t = torch.as_tensor(target, dtype=torch.long, device=logits.device)
-    if t.ndim == 0:
-        t = t.expand(n)
-    if t.shape != (n,):
-        raise ValueError(f"{n} samples but {t.numel()} targets: give one per sample, or one int")
     bad = t[(t < 0) | (t >= classes)]
     if bad.numel():
         raise ValueError(
@@ -98,15 +106,17 @@ def layer_pass(
     """Forward ``x``, keep the layer's output, and back-propagate the target logits to it.
 
     The backward stops at the layer: no gradient is computed for the weights or the input
-    (the parameters are frozen for the call, and the layer's output is made a leaf), so at a
+    (the parameters are frozen for the call, and the layer's output is made a leaf). Nothing
+    below the layer is recorded either: the forward starts under ``torch.no_grad()`` and the
+    hook switches recording on at the layer (``Capture(..., record_from_here=True)``). So at a
     deep layer the whole costs little more than a plain forward. Samples are independent in
     eval mode, so one backward of the *sum* of the target logits gives every sample's gradient.
     """
     check_batch(x)
     with (
         preserved_state(model),
-        Capture(model, layer, gradient=gradients) as cap,
-        torch.set_grad_enabled(gradients),
+        Capture(model, layer, gradient=gradients, record_from_here=gradients) as cap,
+        torch.no_grad(),
     ):
         logits = model(x)
         targets = resolve_targets(logits, target)
@@ -125,7 +135,7 @@ def layer_pass(
 
 def combine(weights: torch.Tensor, activations: torch.Tensor, relu: bool) -> torch.Tensor:
     """``sum_k weights[n, k] * A[n, k]``, then ReLU if asked: maps ``(N, h, w)``."""
-    maps = torch.einsum("nk,nkhw->nhw", weights, activations)
+    maps = (weights[:, :, None, None] * activations).sum(dim=1)
     return maps.clamp_min(0) if relu else maps
 
 
