@@ -118,6 +118,8 @@ def test_bad_inputs_get_clear_errors(resnet18):
             method(resnet18, _x(1, 32)[0], 0)
         with pytest.raises(ValueError, match="out of range"):
             method(resnet18, _x(1, 32), 1000)
+        with pytest.raises(ValueError, match="2 samples but 3 targets"):
+            method(resnet18, _x(2, 32), [1, 2, 3])
     with pytest.raises(ValueError, match="out of range"):
         guided_grad_cam(resnet18, _x(1, 32), 1000, "layer4")
 

@@ -5,7 +5,8 @@ One module per family, all re-exported here (``from xaiutils.methods import grad
 * :mod:`xaiutils.methods.cam`: the shared mechanism (:func:`layer_pass`, :func:`weighted_cam`),
   CAM (lesson 04), Grad-CAM (lesson 05), :func:`upsample`;
 * :mod:`xaiutils.methods.gradients`: vanilla gradient, guided backprop, deconvnet, SmoothGrad,
-  guided Grad-CAM (lesson 03), and :func:`modified_rectifiers` (lessons 02 and 03).
+  guided Grad-CAM (lesson 03), and :func:`modified_rectifiers` (lessons 02 and 03);
+* :mod:`xaiutils.methods.occlusion`: ZFNet's occlusion experiment (lesson 02).
 
 Conventions, for every method: ``method(model, x, target, layer)`` with a batch ``x`` of shape
 ``(N, C, H, W)``, ``target`` ``None`` (top-1), one class, or one per sample; maps come back
@@ -37,10 +38,12 @@ from xaiutils.methods.gradients import (
     smoothgrad,
     vanilla_gradient,
 )
+from xaiutils.methods.occlusion import OcclusionResult, occlusion
 
 __all__ = [
     "Layer",
     "LayerPass",
+    "OcclusionResult",
     "Target",
     "cam",
     "cam_head",
@@ -55,6 +58,7 @@ __all__ = [
     "input_gradient",
     "layer_pass",
     "modified_rectifiers",
+    "occlusion",
     "resolve_targets",
     "smoothgrad",
     "upsample",

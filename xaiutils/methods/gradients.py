@@ -21,7 +21,15 @@ import torch
 from torch import nn
 
 from xaiutils.hooks import preserved_state
-from xaiutils.methods.cam import Layer, Target, check_batch, grad_cam, resolve_targets, upsample
+from xaiutils.methods.cam import (
+    Layer,
+    Target,
+    check_batch,
+    grad_cam,
+    per_sample,
+    resolve_targets,
+    upsample,
+)
 from xaiutils.viz import normalize
 
 __all__ = [
@@ -241,10 +249,11 @@ def smoothgrad(
     check_batch(x)
     if samples < 1 or batch_size < 1:
         raise ValueError(f"samples and batch_size must be >= 1, got {samples} and {batch_size}")
-    x = x.detach()
-    with preserved_state(model), torch.no_grad():  # the clean logits resolve and check targets
-        targets = resolve_targets(model(x), target)
-    n = x.shape[0]
+    x, n = x.detach(), x.shape[0]
+    targets = per_sample(target, n, x.device)  # checked against the logits in input_gradient
+    if targets is None:  # each clean sample's top-1: one more forward pass
+        with preserved_state(model), torch.no_grad():
+            targets = model(x).argmax(dim=1)
     generator = torch.Generator(device=x.device).manual_seed(seed)
     noise = torch.randn((n, samples, *x.shape[1:]), generator=generator, device=x.device)
     scale = sigma * (x.amax(dim=(1, 2, 3)) - x.amin(dim=(1, 2, 3)))
