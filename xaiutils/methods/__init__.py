@@ -6,7 +6,9 @@ One module per family, all re-exported here (``from xaiutils.methods import grad
   CAM (lesson 04), Grad-CAM (lesson 05), :func:`upsample`;
 * :mod:`xaiutils.methods.gradients`: vanilla gradient, guided backprop, deconvnet, SmoothGrad,
   guided Grad-CAM (lesson 03), and :func:`modified_rectifiers` (lessons 02 and 03);
-* :mod:`xaiutils.methods.occlusion`: ZFNet's occlusion experiment (lesson 02).
+* :mod:`xaiutils.methods.occlusion`: ZFNet's occlusion experiment (lesson 02);
+* :mod:`xaiutils.methods.variants`: Grad-CAM++, XGrad-CAM, HiResCAM, Layer-CAM, Score-CAM,
+  Ablation-CAM and Eigen-CAM (lesson 07).
 
 Conventions, for every method: ``method(model, x, target, layer)`` with a batch ``x`` of shape
 ``(N, C, H, W)``, ``target`` ``None`` (top-1), one class, or one per sample; maps come back
@@ -39,29 +41,45 @@ from xaiutils.methods.gradients import (
     vanilla_gradient,
 )
 from xaiutils.methods.occlusion import OcclusionResult, occlusion
+from xaiutils.methods.variants import (
+    ablation_cam,
+    eigen_cam,
+    grad_cam_pp,
+    hires_cam,
+    layer_cam,
+    score_cam,
+    xgrad_cam,
+)
 
 __all__ = [
     "Layer",
     "LayerPass",
     "OcclusionResult",
     "Target",
+    "ablation_cam",
     "cam",
     "cam_head",
     "check_batch",
     "combine",
     "deconvnet",
+    "eigen_cam",
     "grad_cam",
+    "grad_cam_pp",
     "gradient_colour",
     "gradient_grayscale",
     "guided_backprop",
     "guided_grad_cam",
+    "hires_cam",
     "input_gradient",
+    "layer_cam",
     "layer_pass",
     "modified_rectifiers",
     "occlusion",
     "resolve_targets",
+    "score_cam",
     "smoothgrad",
     "upsample",
     "vanilla_gradient",
     "weighted_cam",
+    "xgrad_cam",
 ]
