@@ -1,12 +1,38 @@
-"""Measure a map against ground truth. Introduced in lesson 04 (boxes and IoU)."""
+"""Measure a map against ground truth, and against the same method on a randomised model.
+
+Box from a map and IoU: lesson 04. Pointing game, energy, map similarity and the sanity check
+(cascading randomisation, Adebayo et al. 2018): lesson 08, whose deletion and insertion curves
+(the map against the model's own score) are in :mod:`xaiutils.evaluation`.
+"""
 
 from __future__ import annotations
+
+import copy
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import torch
 from scipy import ndimage
+from torch import nn
 
-__all__ = ["box_from_map", "iou"]
+from xaiutils.hooks import preserved_state
+from xaiutils.methods.cam import Target, check_batch, resolve_targets
+from xaiutils.models import get_layer
+
+__all__ = [
+    "SanityCheck",
+    "box_from_map",
+    "cascading_randomization",
+    "default_stages",
+    "energy_in_region",
+    "iou",
+    "map_similarity",
+    "peak",
+    "pointing_game",
+    "region_mask",
+    "sanity_check",
+]
 
 Box = tuple[float, float, float, float]
 
@@ -77,3 +103,231 @@ def iou(box_a: Box, box_b: Box) -> float:
         raise ValueError(f"boxes need x1 > x0 and y1 > y0, got {box_a} and {box_b}")
     inter = max(0.0, min(ax1, bx1) - max(ax0, bx0)) * max(0.0, min(ay1, by1) - max(ay0, by0))
     return inter / (area_a + area_b - inter)
+
+
+# --- Lesson 08: pointing game, energy, map similarity ---------------------------------------
+
+Region = np.ndarray | torch.Tensor | Box
+
+
+def _as_map(heatmap: torch.Tensor | np.ndarray) -> np.ndarray:
+    m = heatmap.detach().cpu().numpy() if isinstance(heatmap, torch.Tensor) else np.asarray(heatmap)
+    if m.ndim != 2:
+        raise ValueError(f"expected one map (H, W), got shape {m.shape}")
+    return m.astype(np.float64, copy=False)
+
+
+def region_mask(region: Region, size: tuple[int, int]) -> np.ndarray:
+    """A region as a boolean mask of ``size = (H, W)``: a mask passes through, a box is filled.
+
+    A box ``(x0, y0, x1, y1)`` (``x1``, ``y1`` exclusive, floats allowed, e.g. a scaled
+    annotation) holds the pixels whose *centre* ``(j + 0.5, i + 0.5)`` lies inside it, so an
+    integer box holds exactly ``mask[y0:y1, x0:x1]``.
+    """
+    if isinstance(region, np.ndarray | torch.Tensor) and np.ndim(region) == 2:
+        mask = region.detach().cpu().numpy() if isinstance(region, torch.Tensor) else region
+        if mask.shape != tuple(size):
+            raise ValueError(f"mask {mask.shape} and map {tuple(size)} differ in size")
+        return mask.astype(bool)
+    x0, y0, x1, y1 = (float(v) for v in region)
+    if x1 <= x0 or y1 <= y0:
+        raise ValueError(f"a box needs x1 > x0 and y1 > y0, got {tuple(region)}")
+    rows = (np.arange(size[0]) + 0.5 >= y0) & (np.arange(size[0]) + 0.5 < y1)
+    cols = (np.arange(size[1]) + 0.5 >= x0) & (np.arange(size[1]) + 0.5 < x1)
+    return rows[:, None] & cols[None, :]
+
+
+def peak(heatmap: torch.Tensor | np.ndarray) -> tuple[int, int]:
+    """The map's maximum as a point ``(x, y)``: the first one in row-major order on ties.
+
+    The same rule as TorchRay's benchmark (``_saliency_to_point`` in
+    ``examples/attribution_benchmark.py``: ``argmax`` of the flattened map, then
+    ``(index % W, index // W)``).
+    """
+    m = _as_map(heatmap)
+    y, x = np.unravel_index(int(np.argmax(m)), m.shape)
+    return int(x), int(y)
+
+
+def pointing_game(heatmap: torch.Tensor | np.ndarray, region: Region, tolerance: float = 0) -> bool:
+    r"""The pointing game (Zhang et al., ECCV 2016): does the map's maximum hit the object?
+
+    The point ``p = (x, y)`` is :func:`peak`. With ``tolerance = r > 0`` it is TorchRay's rule
+    (``torchray.benchmark.pointing_game.PointingGame.evaluate``): a hit if some pixel ``q`` of
+    the region lies *strictly* closer than ``r`` pixels,
+
+    .. math::  \exists\, q \in R : \lVert q - p \rVert^2 < r^2 ;
+
+    TorchRay and the benchmarks built on it use ``r = 15``. With ``tolerance = 0`` (the
+    default) the point itself must lie in the region (TorchRay's strict ``<`` would accept
+    nothing at ``r = 0``; ``r = 1`` there is this rule).
+
+    Parameters
+    ----------
+    heatmap
+        One map ``(H, W)`` at the input's resolution (upsample it first).
+    region
+        The object: a boolean mask ``(H, W)`` or a box ``(x0, y0, x1, y1)`` (see
+        :func:`region_mask`).
+    tolerance
+        ``r`` in pixels.
+    """
+    m = _as_map(heatmap)
+    mask = region_mask(region, m.shape)
+    x, y = peak(m)
+    if tolerance <= 0:
+        return bool(mask[y, x])
+    rows, cols = np.nonzero(mask)
+    return bool((((rows - y) ** 2 + (cols - x) ** 2) < tolerance**2).any())
+
+
+def energy_in_region(heatmap: torch.Tensor | np.ndarray, region: Region) -> float:
+    r"""The share of the map's positive mass that falls in the region (energy-based pointing
+    game, Wang et al., Score-CAM, 2020):
+
+    .. math::  E = \frac{\sum_{p \in R} \max(M_p, 0)}{\sum_{p} \max(M_p, 0)}
+
+    1 when all the positive evidence is inside, the region's share of the pixels for a
+    uniform map. Give the **raw** map: min-max normalisation shifts the zero, and the most
+    negative pixel's surroundings then count as evidence. Raises ``ValueError`` if no pixel
+    is positive.
+    """
+    m = np.clip(_as_map(heatmap), 0, None)
+    total = m.sum()
+    if not total > 0:
+        raise ValueError("the map has no positive pixel: there is no energy to share out")
+    return float(m[region_mask(region, m.shape)].sum() / total)
+
+
+def map_similarity(
+    a: torch.Tensor | np.ndarray, b: torch.Tensor | np.ndarray
+) -> tuple[float, float]:
+    """Spearman rank correlation and SSIM of two maps ``(H, W)``: 1 and 1 for the same map.
+
+    Both are min-max normalised first (:func:`xaiutils.viz.normalize`); SSIM is scikit-image's
+    ``structural_similarity`` with ``data_range=1``; the rank correlation is
+    ``scipy.stats.spearmanr`` of the flattened maps. A constant map has no ranking to share:
+    its correlation is reported as 0 (scipy would return NaN with a warning).
+    """
+    from scipy.stats import spearmanr
+    from skimage.metrics import structural_similarity
+
+    from xaiutils.viz import normalize
+
+    a = normalize(torch.as_tensor(np.asarray(a, dtype=np.float64)))
+    b = normalize(torch.as_tensor(np.asarray(b, dtype=np.float64)))
+    a, b = a.numpy(), b.numpy()
+    if a.ndim != 2 or a.shape != b.shape:
+        raise ValueError(f"expected two maps (H, W) of the same size, got {a.shape}, {b.shape}")
+    constant = np.ptp(a) == 0 or np.ptp(b) == 0
+    rho = 0.0 if constant else float(spearmanr(a.ravel(), b.ravel()).statistic)
+    return rho, float(structural_similarity(a, b, data_range=1.0))
+
+
+# --- Lesson 08: the sanity check (Adebayo et al., NeurIPS 2018) ---------------------------
+
+
+def default_stages(model: nn.Module) -> list[str]:
+    """The model's weighted stages from the output down: the order of the cascade.
+
+    The top-level children that hold parameters, with a ``Sequential``/``ModuleList`` child
+    split into its own children (EfficientNet's ``blocks.0``..``blocks.6``, ResNet's
+    ``layer1.0``...), listed last layer first. For the course's EfficientNet-Lite0:
+    ``classifier, bn2, conv_head, blocks.6, ..., blocks.0, bn1, conv_stem``.
+    """
+
+    def weighted(module: nn.Module) -> bool:
+        return next(module.parameters(), None) is not None
+
+    stages = []
+    for name, child in model.named_children():
+        if not weighted(child):
+            continue
+        if isinstance(child, nn.Sequential | nn.ModuleList):
+            stages += [f"{name}.{sub}" for sub, m in child.named_children() if weighted(m)]
+        else:
+            stages.append(name)
+    return stages[::-1]
+
+
+def cascading_randomization(
+    model: nn.Module, stages: Sequence[str] | None = None, *, seed: int = 0
+) -> Iterator[tuple[str, nn.Module]]:
+    """Randomise a **copy** of the model stage by stage, from the top down. Lesson 08.
+
+    Yields ``(stage, model)`` after each stage's weights are re-drawn, on top of every stage
+    before it (Adebayo et al.'s *cascading* randomisation). The same copy is yielded each
+    time, randomised a stage deeper: use it before asking for the next. The caller's model is
+    never touched (``copy.deepcopy`` first).
+
+    Each parameter tensor is replaced by Gaussian draws with the tensor's own mean and
+    standard deviation: the learned structure is gone, the scale of the activations is about
+    the same (a re-initialisation with a framework's default scale would instead change the
+    scale, and the batch norm's running statistics, kept, would no longer match it). Buffers
+    (running means and variances) stay.
+    """
+    stages = default_stages(model) if stages is None else list(stages)
+    generator = torch.Generator().manual_seed(seed)
+    clone = copy.deepcopy(model).eval()
+    for stage in stages:
+        with torch.no_grad():
+            for p in get_layer(clone, stage).parameters():
+                std = p.std().item() if p.numel() > 1 else 0.0
+                noise = torch.randn(p.shape, generator=generator, dtype=p.dtype)
+                p.copy_(p.mean() + std * noise)
+        yield stage, clone
+
+
+@dataclass(frozen=True)
+class SanityCheck:
+    """How much each method's map moved as the weights were randomised. Lesson 08.
+
+    ``stages``: ``("original", top stage, ...)``; ``maps[method]`` ``(S, N, H, W)``, one per
+    stage (the first on the trained model); ``spearman[method]`` and ``ssim[method]``
+    ``(S, N)``: each map against the original map of the same sample (1 at ``"original"``).
+    """
+
+    stages: tuple[str, ...]
+    maps: dict[str, torch.Tensor]
+    spearman: dict[str, np.ndarray]
+    ssim: dict[str, np.ndarray]
+
+
+MapFunction = Callable[[nn.Module, torch.Tensor, torch.Tensor], torch.Tensor]
+
+
+def sanity_check(
+    model: nn.Module,
+    x: torch.Tensor,
+    target: Target,
+    methods: Mapping[str, MapFunction],
+    stages: Sequence[str] | None = None,
+    *,
+    seed: int = 0,
+) -> SanityCheck:
+    """Adebayo et al.'s model-parameter randomisation test, cascading from the top. Lesson 08.
+
+    ``methods`` maps a name to ``f(model, x, targets) -> maps (N, H, W)`` (each method with
+    its own post-processing, e.g. ``lambda m, x, t: upsample(grad_cam(m, x, t, "bn2"), ...)``).
+    The targets are fixed once, on the trained model (``None``: its top-1), so every stage
+    explains the same class. Randomisation happens on a copy (:func:`cascading_randomization`):
+    ``model`` is left untouched.
+    """
+    check_batch(x)
+    with preserved_state(model), torch.no_grad():
+        targets = resolve_targets(model(x), target)
+    maps = {name: [f(model, x, targets).detach().float()] for name, f in methods.items()}
+    names = ["original"]
+    for stage, randomized in cascading_randomization(model, stages, seed=seed):
+        names.append(stage)
+        for name, f in methods.items():
+            maps[name].append(f(randomized, x, targets).detach().float())
+    stacked = {name: torch.stack(m) for name, m in maps.items()}
+    spearman, ssim = {}, {}
+    for name, m in stacked.items():
+        pairs = [
+            [map_similarity(m[0, i], m[s, i]) for i in range(m.shape[1])] for s in range(len(m))
+        ]
+        values = np.array(pairs)  # (S, N, 2)
+        spearman[name], ssim[name] = values[..., 0], values[..., 1]
+    return SanityCheck(tuple(names), stacked, spearman, ssim)

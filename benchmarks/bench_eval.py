@@ -1,0 +1,148 @@
+"""How long does lesson 08's evaluation take, and what does batching deletion/insertion buy?
+
+    .venv/bin/python benchmarks/bench_eval.py [--repeats 5] [--steps 5] [--batch-size 8]
+
+On the offline EfficientNet-Lite0 and lesson 08's 224 x 224 composite (chelsea, coffee, camera,
+motorcycle in 112-pixel tiles), with the lesson's settings:
+
+1. **The whole evaluation, once**: every method's maps of the four classes, then
+   ``score_maps`` for each (box IoU, pointing game, energy, deletion and insertion with
+   ``--steps``), then the sanity check (three methods, twelve cascading stages). Each part's
+   wall time and the total are printed, with the process's CPU time beside them.
+2. **Deletion and insertion, batched vs one forward per step**: the curves of Grad-CAM's four
+   maps with ``batch_size=--batch-size`` and with ``batch_size=1``, in interleaved rounds; the
+   ratio of the medians is the speed-up. The curves are checked to be identical.
+
+Timings on this shared CPU are noisy (up to 4x between minutes); ratios taken from interleaved
+rounds in one run are not. Part 1 is a single run: read it as an order of magnitude.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+from collections.abc import Callable
+
+import torch
+from _timing import interleaved
+
+import xaiutils as xu
+from xaiutils.composites import make_composite
+from xaiutils.evaluation import deletion, insertion, score_maps
+from xaiutils.methods import variants
+from xaiutils.methods.cam import cam, grad_cam, upsample
+from xaiutils.methods.gradients import guided_backprop, smoothgrad, vanilla_gradient
+from xaiutils.methods.occlusion import occlusion
+from xaiutils.metrics import default_stages, sanity_check
+
+
+def lesson_methods(model: torch.nn.Module, x4: torch.Tensor, t: torch.Tensor) -> dict:
+    """Lesson 08's methods, each a call that returns the four raw maps at 224 x 224."""
+
+    def up(maps: torch.Tensor) -> torch.Tensor:
+        return upsample(maps, tuple(x4.shape[-2:]))
+
+    def pixels(grads: torch.Tensor) -> torch.Tensor:
+        return grads.abs().sum(dim=1)
+
+    return {
+        "vanilla gradient": lambda: pixels(vanilla_gradient(model, x4, t)),
+        "guided backprop": lambda: pixels(guided_backprop(model, x4, t)),
+        "SmoothGrad": lambda: pixels(smoothgrad(model, x4, t, samples=4)),
+        "occlusion": lambda: up(occlusion(model, x4, t, window=56, stride=56).drop("logit")),
+        "CAM": lambda: up(cam(model, x4, t)),
+        "Grad-CAM": lambda: up(grad_cam(model, x4, t, "bn2")),
+        "Grad-CAM++": lambda: up(variants.grad_cam_pp(model, x4, t, "bn2")),
+        "XGrad-CAM": lambda: up(variants.xgrad_cam(model, x4, t, "bn2")),
+        "HiResCAM": lambda: up(variants.hires_cam(model, x4, t, "bn2")),
+        "Layer-CAM": lambda: up(variants.layer_cam(model, x4, t, "bn2")),
+        "Score-CAM": lambda: up(variants.score_cam(model, x4, t, "blocks.1")),
+        "Ablation-CAM": lambda: up(variants.ablation_cam(model, x4, t, "bn2")),
+        "Eigen-CAM": lambda: up(variants.eigen_cam(model, x4, t, "bn2")),
+    }
+
+
+def timed(fn: Callable[[], object]) -> tuple[object, float, float]:
+    """``fn()``, its wall seconds and the process's CPU seconds."""
+    wall, cpu = time.perf_counter(), time.process_time()
+    out = fn()
+    return out, time.perf_counter() - wall, time.process_time() - cpu
+
+
+def whole_evaluation(model: torch.nn.Module, steps: int, batch_size: int) -> None:
+    comp = make_composite(["chelsea", "coffee", "camera", "motorcycle"], tile=112)
+    x, t = comp.input(), torch.tensor(comp.classes)
+    x4 = x.repeat(4, 1, 1, 1)
+    with torch.no_grad():
+        model(x4)  # warm-up
+    rows, maps = [], {}
+    for name, fn in lesson_methods(model, x4, t).items():
+        maps[name], wall, cpu = timed(fn)
+        rows.append((f"maps: {name}", wall, cpu))
+
+    def score_all() -> None:
+        for m in maps.values():
+            score_maps(model, x, m, t, comp.boxes, comp.tiles, steps=steps, batch_size=batch_size)
+
+    rows.append(("score_maps, all methods", *timed(score_all)[1:]))
+    photo = xu.preprocessing()(xu.load_photo("chelsea"))
+    checks = {
+        "vanilla gradient": lambda m, x, t: vanilla_gradient(m, x, t).abs().sum(dim=1),
+        "guided backprop": lambda m, x, t: guided_backprop(m, x, t).abs().sum(dim=1),
+        "Grad-CAM": lambda m, x, t: upsample(grad_cam(m, x, t, "bn2"), (224, 224)),
+    }
+    sanity = timed(lambda: sanity_check(model, photo, 285, checks, default_stages(model)))
+    rows.append(("sanity check (3 methods x 12 stages)", *sanity[1:]))
+    print(f"\n1. The whole evaluation, once ({steps} steps, batch {batch_size}):")
+    for label, wall, cpu in rows:
+        print(f"  {label:38s} {wall:7.2f} s wall {cpu:7.2f} s CPU")
+    total_wall, total_cpu = sum(r[1] for r in rows), sum(r[2] for r in rows)
+    print(f"  {'total':38s} {total_wall:7.2f} s wall {total_cpu:7.2f} s CPU")
+
+
+def batched_vs_single(model: torch.nn.Module, steps: int, batch_size: int, repeats: int) -> None:
+    comp = make_composite(["chelsea", "coffee", "camera", "motorcycle"], tile=112)
+    x, t = comp.input(), torch.tensor(comp.classes)
+    maps = upsample(grad_cam(model, x.repeat(4, 1, 1, 1), t, "bn2"), comp.size)
+
+    def curves(b: int) -> tuple[torch.Tensor, torch.Tensor]:
+        d = deletion(model, x, maps, t, steps=steps, batch_size=b)
+        i = insertion(model, x, maps, t, steps=steps, batch_size=b)
+        return d.scores, i.scores
+
+    contenders = {
+        f"batched ({batch_size})": lambda: curves(batch_size),
+        "one per step": lambda: curves(1),
+    }
+    outputs = {key: fn() for key, fn in contenders.items()}  # warm-up, and the results
+    same = all(
+        torch.allclose(a, b, rtol=1e-4, atol=1e-7) for a, b in zip(*outputs.values(), strict=True)
+    )
+    times = interleaved(contenders, repeats, warmup=False)  # the call above warmed up
+    medians = {key: statistics.median(v) for key, v in times.items()}
+    forwards = 2 * (2 + 4 * (steps - 1))
+    print(
+        f"\n2. Deletion + insertion of Grad-CAM's 4 maps ({forwards} forward passes), "
+        f"medians of {repeats} interleaved rounds:"
+    )
+    for key, value in medians.items():
+        print(f"  {key:18s} {value:7.2f} s")
+    single, batched = medians["one per step"], medians[f"batched ({batch_size})"]
+    print(f"  speed-up of batching: {single / batched:.2f}x   same curves: {same}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--steps", type=int, default=5)
+    parser.add_argument("--batch-size", type=int, default=8)
+    args = parser.parse_args()
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads")
+    model = xu.load_model()
+    whole_evaluation(model, args.steps, args.batch_size)
+    batched_vs_single(model, args.steps, args.batch_size, args.repeats)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,121 @@
+"""Composite images: photos of different classes tiled into one input. Lesson 08.
+
+A map for class ``c`` on a composite has an exactly known right answer: the evidence for
+``c`` can only lie in the tile that shows ``c``. Each tile also carries its photo's
+hand-drawn object box (``data/annotations``), scaled into the tile, for the metrics that need
+a tighter region (pointing game, box IoU).
+
+Tiles are made as the course's preprocessing makes an input: the whole photo resized straight
+to the tile's size (no crop), so a box maps by scaling alone (:func:`xaiutils.scale_box`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from PIL import Image
+
+from xaiutils.images import annotation, load_photo, scale_box, to_rgb
+from xaiutils.metrics import Box, region_mask
+from xaiutils.models import Preprocessing, preprocessing
+
+__all__ = ["Composite", "make_composite"]
+
+
+@dataclass(frozen=True)
+class Composite:
+    """Photos tiled row by row into one image, and where each one is.
+
+    Attributes
+    ----------
+    pixels
+        The image ``H x W x 3``, floats in [0, 1] (draw heatmaps over it).
+    names, classes
+        Per tile: the photo's name and its ImageNet class (the class its box is about).
+    tiles
+        Per tile: ``(x0, y0, x1, y1)`` of the tile in the image (``x1``, ``y1`` exclusive).
+    boxes
+        Per tile: the photo's annotated object box for that class, in the image's pixels.
+    """
+
+    pixels: np.ndarray
+    names: tuple[str, ...]
+    classes: tuple[int, ...]
+    tiles: tuple[tuple[int, int, int, int], ...]
+    boxes: tuple[Box, ...]
+
+    @property
+    def size(self) -> tuple[int, int]:
+        """``(H, W)`` of the image."""
+        return self.pixels.shape[0], self.pixels.shape[1]
+
+    def tile_masks(self) -> np.ndarray:
+        """``(T, H, W)`` booleans: tile ``t``'s pixels. They partition the image."""
+        return np.stack([region_mask(t, self.size) for t in self.tiles])
+
+    def box_masks(self) -> np.ndarray:
+        """``(T, H, W)`` booleans: the object box of each tile."""
+        return np.stack([region_mask(b, self.size) for b in self.boxes])
+
+    def input(self, pre: Preprocessing | None = None) -> torch.Tensor:
+        """The model's input ``(1, 3, H, W)``: the pixels, normalised (no resize).
+
+        ``pre`` defaults to the course's EfficientNet preprocessing; only its mean and std
+        are used, the composite keeps its own size.
+        """
+        pre = preprocessing() if pre is None else pre
+        return pre.normalize(torch.from_numpy(self.pixels).permute(2, 0, 1)[None].contiguous())
+
+
+def make_composite(
+    names: Sequence[str],
+    classes: Sequence[int] | None = None,
+    *,
+    tile: int = 112,
+    cols: int = 2,
+) -> Composite:
+    """Tile photos, ``cols`` per row, each resized straight to ``tile x tile`` pixels.
+
+    Parameters
+    ----------
+    names
+        Photo names (:func:`xaiutils.photo_names`), one per tile, row by row.
+    classes
+        The ImageNet class of each tile; default: the class of the photo's first annotated
+        box. The tile's object box is the first box annotated with that class.
+    tile, cols
+        Tile side in pixels and tiles per row. Two rows of two 112-pixel tiles make a 224 x 224
+        input; of two 224-pixel tiles, a 448 x 448 one. A tile side that is a multiple of 32
+        puts the tile borders on the borders of the EfficientNet's last feature-map cells.
+
+    Raises
+    ------
+    ValueError
+        If the names do not fill whole rows, or a class has no box in a photo's annotation.
+    """
+    names = tuple(names)
+    if not names or len(names) % cols:
+        raise ValueError(f"{len(names)} photos do not fill rows of {cols}")
+    anns = [annotation(n) for n in names]
+    classes = tuple(a.boxes[0].class_index for a in anns) if classes is None else tuple(classes)
+    if len(classes) != len(names):
+        raise ValueError(f"{len(names)} photos but {len(classes)} classes")
+    rows = len(names) // cols
+    canvas = Image.new("RGB", (cols * tile, rows * tile))
+    tiles, boxes = [], []
+    for i, (ann, c) in enumerate(zip(anns, classes, strict=True)):
+        found = [b for b in ann.boxes if b.class_index == c]
+        if not found:
+            have = sorted({b.class_index for b in ann.boxes})
+            raise ValueError(f"{ann.name} has no box for class {c}; its boxes are for {have}")
+        x0, y0 = (i % cols) * tile, (i // cols) * tile
+        photo = to_rgb(load_photo(ann.name)).resize((tile, tile), Image.Resampling.BILINEAR)
+        canvas.paste(photo, (x0, y0))
+        bx0, by0, bx1, by1 = scale_box(found[0].xyxy, ann.size, (tile, tile))
+        tiles.append((x0, y0, x0 + tile, y0 + tile))
+        boxes.append((x0 + bx0, y0 + by0, x0 + bx1, y0 + by1))
+    pixels = np.asarray(canvas, dtype=np.float32) / 255.0
+    return Composite(pixels, names, classes, tuple(tiles), tuple(boxes))
