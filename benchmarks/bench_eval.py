@@ -20,12 +20,11 @@ rounds in one run are not. Part 1 is a single run: read it as an order of magnit
 from __future__ import annotations
 
 import argparse
-import statistics
 import time
 from collections.abc import Callable
 
 import torch
-from _timing import interleaved
+from _timing import interleaved, medians
 
 import xaiutils as xu
 from xaiutils.composites import make_composite
@@ -120,15 +119,15 @@ def batched_vs_single(model: torch.nn.Module, steps: int, batch_size: int, repea
         torch.allclose(a, b, rtol=1e-4, atol=1e-7) for a, b in zip(*outputs.values(), strict=True)
     )
     times = interleaved(contenders, repeats, warmup=False)  # the call above warmed up
-    medians = {key: statistics.median(v) for key, v in times.items()}
+    med = medians(times)
     forwards = 2 * (2 + 4 * (steps - 1))
     print(
         f"\n2. Deletion + insertion of Grad-CAM's 4 maps ({forwards} forward passes), "
         f"medians of {repeats} interleaved rounds:"
     )
-    for key, value in medians.items():
+    for key, value in med.items():
         print(f"  {key:18s} {value:7.2f} s")
-    single, batched = medians["one per step"], medians[f"batched ({batch_size})"]
+    single, batched = med["one per step"], med[f"batched ({batch_size})"]
     print(f"  speed-up of batching: {single / batched:.2f}x   same curves: {same}")
 
 

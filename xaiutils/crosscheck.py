@@ -23,6 +23,7 @@ from torch import nn
 
 from xaiutils.hooks import preserved_state
 from xaiutils.methods import Layer, Target, cam, grad_cam, upsample
+from xaiutils.methods.cam import targets_or_top1
 from xaiutils.models import get_layer
 from xaiutils.viz import normalize
 
@@ -68,14 +69,7 @@ def _gradient_path(module: nn.Module, x: torch.Tensor) -> torch.Tensor:
 
 def _targets(model: nn.Module, x: torch.Tensor, target: Target) -> list[int]:
     """One class index per sample as a list of ints; ``None``: each sample's top-1."""
-    if target is None:
-        with torch.no_grad():
-            return model(x).argmax(dim=1).tolist()
-    t = torch.as_tensor(target, dtype=torch.long)
-    t = t.expand(len(x)) if t.ndim == 0 else t
-    if t.shape != (len(x),):
-        raise ValueError(f"{len(x)} samples but {t.numel()} targets: give one per sample")
-    return t.tolist()
+    return targets_or_top1(model, x, target).tolist()
 
 
 def torchray_grad_cam(

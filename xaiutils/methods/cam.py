@@ -39,6 +39,7 @@ __all__ = [
     "grad_cam",
     "layer_pass",
     "resolve_targets",
+    "targets_or_top1",
     "upsample",
     "weighted_cam",
 ]
@@ -65,6 +66,17 @@ def per_sample(target: Target, n: int, device: torch.device | str = "cpu") -> to
         t = t.expand(n)
     if t.shape != (n,):
         raise ValueError(f"{n} samples but {t.numel()} targets: give one per sample, or one int")
+    return t
+
+
+def targets_or_top1(model: nn.Module, x: torch.Tensor, target: Target) -> torch.Tensor:
+    """``target`` as ``(N,)`` class indices; ``None``: each sample's top-1, from one forward pass
+    without gradients. For methods that need the classes before their own pass; run it inside
+    :func:`~xaiutils.hooks.preserved_state` (eval mode)."""
+    t = per_sample(target, len(x), x.device)
+    if t is None:
+        with torch.no_grad():
+            t = model(x).argmax(dim=1)
     return t
 
 

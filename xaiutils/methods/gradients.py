@@ -26,8 +26,8 @@ from xaiutils.methods.cam import (
     Target,
     check_batch,
     grad_cam,
-    per_sample,
     resolve_targets,
+    targets_or_top1,
     upsample,
 )
 from xaiutils.viz import normalize
@@ -250,10 +250,8 @@ def smoothgrad(
     if samples < 1 or batch_size < 1:
         raise ValueError(f"samples and batch_size must be >= 1, got {samples} and {batch_size}")
     x, n = x.detach(), x.shape[0]
-    targets = per_sample(target, n, x.device)  # checked against the logits in input_gradient
-    if targets is None:  # each clean sample's top-1: one more forward pass
-        with preserved_state(model), torch.no_grad():
-            targets = model(x).argmax(dim=1)
+    with preserved_state(model):  # None: each clean sample's top-1, one more forward pass
+        targets = targets_or_top1(model, x, target)  # checked against the logits later
     generator = torch.Generator(device=x.device).manual_seed(seed)
     noise = torch.randn((n, samples, *x.shape[1:]), generator=generator, device=x.device)
     scale = sigma * (x.amax(dim=(1, 2, 3)) - x.amin(dim=(1, 2, 3)))
@@ -279,8 +277,7 @@ def guided_grad_cam(
     ``(N, C, H, W)``.
     """
     check_batch(x)
-    if target is None:
-        with preserved_state(model), torch.no_grad():
-            target = model(x).argmax(dim=1)
+    with preserved_state(model):  # the same classes for both factors
+        target = targets_or_top1(model, x, target)
     cam = upsample(grad_cam(model, x, target, layer), tuple(x.shape[-2:]))
     return guided_backprop(model, x, target) * cam[:, None]
