@@ -2,7 +2,7 @@
 
 A map for class ``c`` on a composite has an exactly known right answer: the evidence for
 ``c`` can only lie in the tile that shows ``c``. Each tile also carries its photo's
-hand-drawn object box (``data/annotations``), scaled into the tile, for the metrics that need
+hand-drawn object box (``xaiutils/annotations``), scaled into the tile, for the metrics that need
 a tighter region (pointing game, box IoU).
 
 Tiles are made as the course's preprocessing makes an input: the whole photo resized straight

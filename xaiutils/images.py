@@ -1,7 +1,7 @@
 """The course's photos by name, their annotations (classes, boxes) and provenance.
 
 Introduced in lesson 00. The photos are read from the Python packages that ship them
-(scikit-image, scikit-learn, matplotlib); ``data/annotations/<name>.json`` holds, for each,
+(scikit-image, scikit-learn, matplotlib); ``xaiutils/annotations/<name>.json`` holds, for each,
 where it comes from, its licence, the ImageNet classes it shows and a hand-drawn box around
 each main object, in the photo's own pixel coordinates ``(x0, y0, x1, y1)``.
 """
@@ -29,7 +29,7 @@ __all__ = [
     "to_rgb",
 ]
 
-DATA_DIR = Path(__file__).resolve().parent.parent / "data"
+DATA_DIR = Path(__file__).resolve().parent  # the package itself: annotations/ ships inside it
 
 
 @dataclass(frozen=True)
