@@ -118,10 +118,10 @@ def test_a_batch_equals_single_runs(effnet, photos_batch):
     [
         ({"window": 300}, r"window \(300 x 300\) is larger than the image \(224 x 224\)"),
         ({"window": (16, 225)}, "larger than the image"),
-        ({"stride": 0}, "stride must be positive"),
-        ({"stride": -4}, "stride must be positive"),
-        ({"window": 0}, "window must be positive"),
-        ({"batch_size": 0}, "batch_size must be a positive int"),
+        ({"stride": 0}, "stride must be an int >= 1"),
+        ({"stride": -4}, "stride must be an int >= 1"),
+        ({"window": 0}, "window must be an int >= 1"),
+        ({"batch_size": 0}, "batch_size must be an int >= 1"),
         ({"fill": [0.0, 0.0]}, "fill has 2 values for 3 channels"),
     ],
 )

@@ -26,7 +26,6 @@ import torch.nn.functional as F
 from torch import nn
 
 from xaiutils.hooks import preserved_state
-from xaiutils.methods.cam import Target, check_batch, resolve_targets
 from xaiutils.metrics import (
     Box,
     box_from_map,
@@ -34,6 +33,15 @@ from xaiutils.metrics import (
     iou,
     peak,
     pointing_game,
+)
+from xaiutils.validation import (
+    Target,
+    check_batch,
+    check_logits,
+    check_model,
+    check_target,
+    positive_int,
+    resolve_targets,
 )
 
 __all__ = [
@@ -164,15 +172,20 @@ def perturbation_curve(
     seed
         Fixes the order among tied map values.
     """
-    check_batch(x)
+    check_model(model)
+    check_batch(x, model=model)
     if mode not in ("deletion", "insertion"):
         raise ValueError(f'mode must be "deletion" or "insertion", got {mode!r}')
     if score not in ("prob", "logit"):
         raise ValueError(f'score must be "prob" or "logit", got {score!r}')
-    if steps < 1 or batch_size < 1:
-        raise ValueError(f"steps and batch_size must be >= 1, got {steps} and {batch_size}")
+    steps, batch_size = positive_int(steps, "steps"), positive_int(batch_size, "batch_size")
+    seed = positive_int(seed, "seed", minimum=0)
     b, _, h, w = x.shape
+    if not isinstance(maps, torch.Tensor):
+        raise TypeError(f"maps must be a tensor (N, H, W), got {type(maps).__name__}")
     maps = maps.detach()
+    if maps.is_complex() or not bool(torch.isfinite(maps.float()).all()):
+        raise ValueError("maps have NaN or infinite values: they rank no pixels")
     n = maps.shape[0] if maps.ndim == 3 else -1
     if maps.shape[1:] != (h, w) or b not in (1, n):
         raise ValueError(
@@ -186,8 +199,12 @@ def perturbation_curve(
         if baseline not in ("zero", "blur"):
             raise ValueError(f'baseline must be "zero", "blur" or a tensor, got {baseline!r}')
         baseline = torch.zeros_like(x) if baseline == "zero" else blur(x)
+    if not isinstance(baseline, torch.Tensor):
+        raise TypeError(f'baseline must be "zero", "blur" or a tensor, got {baseline!r}')
     if baseline.shape != x.shape:
         raise ValueError(f"baseline {tuple(baseline.shape)} differs from x {tuple(x.shape)}")
+    check_batch(baseline, "baseline", model=model)
+    check_target(target, n)
     ranks = _pixel_ranks(maps, seed).view(n, 1, h, w)
     counts = torch.round(torch.arange(steps + 1) * (h * w) / steps).long()
     first, rest = (baseline, x) if mode == "insertion" else (x, baseline)
@@ -196,7 +213,8 @@ def perturbation_curve(
     jobs = [(i, k) for i in range(n) for k in range(1, steps)]
     scores = torch.empty(n, steps + 1)
     with preserved_state(model), torch.no_grad():
-        out_x, out_b = model(x).float(), model(baseline).float()
+        out_x = check_logits(model(x), b).float()
+        out_b = model(baseline).float()
         targets = resolve_targets(out_x[row], target)
 
         def pick(out: torch.Tensor, i: torch.Tensor) -> torch.Tensor:

@@ -16,11 +16,12 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from contextlib import ExitStack, contextmanager
+from functools import partial
 
 import torch
 from torch import nn
 
-from xaiutils.models import get_layer
+from xaiutils.validation import check_batch, check_layer, check_model
 
 __all__ = ["Capture", "count_hooks", "feature_maps", "preserved_state"]
 
@@ -53,9 +54,12 @@ class Capture:
         forward on the offline model), and the graph starts at the layer. Used by
         :func:`xaiutils.methods.cam.layer_pass`.
 
-    ``activation`` and ``gradient`` are the last ones recorded (a module called twice in one
-    forward, like torchvision's shared ``relu`` in a ResNet block, records twice: see
-    ``activations`` and ``gradients``).
+    ``activation`` is the last output recorded, and ``gradient`` is *its* gradient (from the
+    latest backward through it), so the two always belong together, also after several forward
+    or backward passes in one ``with`` block. A module called twice in one forward, like
+    torchvision's shared ``relu`` in a ResNet block, records twice: ``activations`` lists every
+    output in order, ``gradients`` every gradient in the order the backward passes delivered
+    them (the last call's first).
     """
 
     def __init__(
@@ -66,13 +70,18 @@ class Capture:
         gradient: bool = True,
         record_from_here: bool = False,
     ):
-        self.model = model
-        self.layer = get_layer(model, layer)
+        self.model = check_model(model)
+        self.layer = check_layer(model, layer)
         self.track_gradient = gradient
         self.record_from_here = record_from_here
         self.activations: list[torch.Tensor] = []
         self.gradients: list[torch.Tensor] = []
+        self._paired: dict[int, torch.Tensor] = {}  # index in activations -> its gradient
         self._handle: torch.utils.hooks.RemovableHandle | None = None
+
+    def _record_gradient(self, index: int, grad: torch.Tensor) -> None:
+        self.gradients.append(grad)
+        self._paired[index] = grad
 
     def _hook(self, module: nn.Module, inputs: tuple, output: torch.Tensor) -> torch.Tensor:
         if not isinstance(output, torch.Tensor):
@@ -84,9 +93,9 @@ class Capture:
             torch.set_grad_enabled(True)  # a plain call switches the mode at once
         if self.track_gradient and torch.is_grad_enabled() and not output.requires_grad:
             output = output.detach().requires_grad_()
-        self.activations.append(output)
         if output.requires_grad:
-            output.register_hook(self.gradients.append)
+            output.register_hook(partial(self._record_gradient, len(self.activations)))
+        self.activations.append(output)
         # The rest of the network works on a copy: a later in-place op cannot overwrite ours.
         return output.clone()
 
@@ -107,15 +116,21 @@ class Capture:
 
     @property
     def gradient(self) -> torch.Tensor:
-        if not self.gradients:
-            if self.activations and not self.activations[-1].requires_grad:
-                raise RuntimeError(
-                    "no gradient: the forward pass ran without autograd (torch.no_grad() or "
-                    "torch.inference_mode()); run it with gradients enabled"
-                )
-            raise RuntimeError("no gradient yet: call .backward() inside the `with` block")
-        # Backward visits the last use first: the gradient of the last call arrives first.
-        return self.gradients[0]
+        """The gradient of :attr:`activation` (the latest output), from the latest backward."""
+        latest = len(self.activations) - 1
+        if latest in self._paired:
+            return self._paired[latest]
+        if self.activations and not self.activations[-1].requires_grad:
+            raise RuntimeError(
+                "no gradient: the forward pass ran without autograd (torch.no_grad() or "
+                "torch.inference_mode()); run it with gradients enabled"
+            )
+        if self.gradients:
+            raise RuntimeError(
+                "no gradient yet for the latest activation: a newer forward pass ran after the "
+                "last backward; call .backward() on its output"
+            )
+        raise RuntimeError("no gradient yet: call .backward() inside the `with` block")
 
 
 def count_hooks(model: nn.Module) -> int:
@@ -128,12 +143,28 @@ def feature_maps(
 ) -> dict[str, torch.Tensor]:
     """The outputs of several layers from one forward pass (no gradients), keyed by name.
 
-    Keys are the names given (or ``type(module).__name__`` for a module given as an object).
+    Keys are the names given, or for a module given as an object its dotted name in ``model``.
+    The model comes back exactly as it went in (eval mode for the pass: a model in train mode
+    keeps its batch-norm statistics).
     """
-    keys = [layer if isinstance(layer, str) else type(layer).__name__ for layer in layers]
-    with ExitStack() as stack, torch.no_grad():
-        caps = [stack.enter_context(Capture(model, layer, gradient=False)) for layer in layers]
+    check_model(model)
+    check_batch(x, model=model)
+    if isinstance(layers, str | nn.Module) or not isinstance(layers, Sequence):
+        raise TypeError(
+            f"layers must be a list of layer names or modules, got {type(layers).__name__}"
+            + (f": write [{layers!r}]" if isinstance(layers, str) else "")
+        )
+    modules = [check_layer(model, layer) for layer in layers]
+    names = {m: n for n, m in model.named_modules()}
+    keys = [layer if isinstance(layer, str) else names[layer] for layer in layers]
+    if len(set(keys)) != len(keys):
+        raise ValueError(f"layers names the same layer twice: {keys}")
+    with preserved_state(model), ExitStack() as stack, torch.no_grad():
+        caps = [stack.enter_context(Capture(model, m, gradient=False)) for m in modules]
         model(x)
+    missing = [key for key, cap in zip(keys, caps, strict=True) if not cap.activations]
+    if missing:
+        raise ValueError(f"layers {missing} did not run in the forward pass")
     return {key: cap.activation for key, cap in zip(keys, caps, strict=True)}
 
 

@@ -17,8 +17,8 @@ from scipy import ndimage
 from torch import nn
 
 from xaiutils.hooks import preserved_state
-from xaiutils.methods.cam import Target, check_batch, resolve_targets
 from xaiutils.models import get_layer
+from xaiutils.validation import Target, check_batch, check_model, in_range, resolve_targets
 
 __all__ = [
     "SanityCheck",
@@ -72,9 +72,8 @@ def box_from_map(
     ValueError
         If the map is not 2-D, or its maximum is not positive (no region stands out).
     """
-    m = heatmap.detach().cpu().numpy() if isinstance(heatmap, torch.Tensor) else np.asarray(heatmap)
-    if m.ndim != 2:
-        raise ValueError(f"expected one map (H, W), got shape {m.shape}")
+    threshold = in_range(threshold, "threshold", 0, 1)
+    m = _as_map(heatmap)
     top = float(m.max())
     if not top > 0:
         raise ValueError(
@@ -111,10 +110,21 @@ Region = np.ndarray | torch.Tensor | Box
 
 
 def _as_map(heatmap: torch.Tensor | np.ndarray) -> np.ndarray:
-    m = heatmap.detach().cpu().numpy() if isinstance(heatmap, torch.Tensor) else np.asarray(heatmap)
-    if m.ndim != 2:
-        raise ValueError(f"expected one map (H, W), got shape {m.shape}")
-    return m.astype(np.float64, copy=False)
+    """One map ``(H, W)`` as float64 NumPy, NaN refused (it would silently win or lose)."""
+    if isinstance(heatmap, torch.Tensor):
+        m = heatmap.detach().cpu().float().numpy()
+    elif isinstance(heatmap, np.ndarray):
+        m = heatmap
+    else:
+        raise TypeError(f"heatmap must be a tensor or array (H, W), got {type(heatmap).__name__}")
+    if m.ndim != 2 or 0 in m.shape:
+        raise ValueError(f"heatmap must be one map (H, W), got shape {m.shape}")
+    if m.dtype.kind not in "biuf":
+        raise TypeError(f"heatmap must hold numbers, got dtype {m.dtype}")
+    m = m.astype(np.float64, copy=False)
+    if np.isnan(m).any():
+        raise ValueError("heatmap has NaN values: no pixel can be ranked against them")
+    return m
 
 
 def region_mask(region: Region, size: tuple[int, int]) -> np.ndarray:
@@ -173,6 +183,12 @@ def pointing_game(heatmap: torch.Tensor | np.ndarray, region: Region, tolerance:
         ``r`` in pixels.
     """
     m = _as_map(heatmap)
+    if m.max() == m.min():
+        raise ValueError(
+            "the map is constant (all zero, say): it has no peak to point with. Count it as a "
+            "miss yourself if that is what you mean"
+        )
+    tolerance = in_range(tolerance, "tolerance", 0)
     mask = region_mask(region, m.shape)
     x, y = peak(m)
     if tolerance <= 0:
@@ -313,7 +329,8 @@ def sanity_check(
     explains the same class. Randomisation happens on a copy (:func:`cascading_randomization`):
     ``model`` is left untouched.
     """
-    check_batch(x)
+    check_model(model)
+    check_batch(x, model=model)
     with preserved_state(model), torch.no_grad():
         targets = resolve_targets(model(x), target)
     maps = {name: [f(model, x, targets).detach().float()] for name, f in methods.items()}

@@ -199,15 +199,34 @@ class Prediction(NamedTuple):
     prob: float
 
 
-def top_k(logits: torch.Tensor, k: int = 5) -> list[list[Prediction]]:
+def top_k(
+    logits: torch.Tensor, k: int = 5, names: Sequence[str] | None = None
+) -> list[list[Prediction]]:
     """The ``k`` most probable classes of each sample: ``(index, name, probability)``.
 
-    ``logits`` is ``(N, 1000)``; the probabilities are its softmax. One list per sample.
+    ``logits`` is ``(N, classes)``; the probabilities are its softmax. ``names``: one per class;
+    by default the 1000 ImageNet names, which only fit a 1000-class ImageNet model (another
+    model must give its own). One list per sample.
     """
-    if logits.ndim != 2:
-        raise ValueError(f"expected logits of shape (N, classes), got {tuple(logits.shape)}")
-    probs, indices = logits.detach().softmax(dim=1).topk(k, dim=1)
-    names = class_names()
+    from xaiutils.validation import check_logits, positive_int
+
+    if not isinstance(logits, torch.Tensor):
+        raise TypeError(f"logits must be a tensor (N, classes), got {type(logits).__name__}")
+    logits = check_logits(logits, len(logits))
+    k = positive_int(k, "k")
+    classes = logits.shape[1]
+    if k > classes:
+        raise ValueError(f"k is {k} but the logits have only {classes} classes")
+    if names is None:
+        if classes != 1000:
+            raise ValueError(
+                f"the logits have {classes} classes, not ImageNet's 1000: pass your class names "
+                "(top_k(logits, k, names=[...]))"
+            )
+        names = class_names()
+    elif len(names) != classes:
+        raise ValueError(f"{len(names)} names for {classes} classes")
+    probs, indices = logits.detach().float().softmax(dim=1).topk(k, dim=1)
     return [
         [Prediction(i, names[i], p) for i, p in zip(row_i.tolist(), row_p.tolist(), strict=True)]
         for row_i, row_p in zip(indices, probs, strict=True)
@@ -233,6 +252,11 @@ def get_layer(model: nn.Module, layer: str | nn.Module) -> nn.Module:
         if any(m is layer for m in model.modules()):
             return layer
         raise LayerNotFoundError(f"{type(layer).__name__} module is not part of this model")
+    if not isinstance(layer, str):
+        raise TypeError(
+            f"layer must be a module name like 'bn2' (a str) or the module itself, got "
+            f"{type(layer).__name__} {layer!r}. See the names with xu.layer_names(model)"
+        )
     if layer:
         with contextlib.suppress(AttributeError):
             return model.get_submodule(layer)

@@ -13,7 +13,9 @@ import torch
 from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 
-__all__ = ["CMAP", "draw_boxes", "normalize", "overlay", "show_grid"]
+from xaiutils.validation import in_range, positive_int
+
+__all__ = ["CMAP", "as_float_image", "draw_boxes", "normalize", "overlay", "show_grid"]
 
 CMAP = "jet"  # the heatmap colormap of the CAM and Grad-CAM papers, used everywhere
 
@@ -22,19 +24,68 @@ def normalize(maps: torch.Tensor | np.ndarray, eps: float = 1e-12) -> torch.Tens
     """Min-max each map to [0, 1] over its last two axes: ``(m - min) / (max - min)``.
 
     A constant map (all zeros, say) becomes all zeros, never NaN. Works on ``(h, w)``,
-    ``(N, h, w)`` or ``(N, C, h, w)``, tensor or array, and returns the same kind.
+    ``(N, h, w)`` or ``(N, C, h, w)``, tensor or array, and returns the same kind: floating
+    maps keep their dtype, integer and bool maps come back as float32. NaN or infinite values
+    are refused (one NaN would otherwise turn its whole map into zeros).
     """
     if isinstance(maps, np.ndarray):
-        return normalize(torch.from_numpy(maps), eps).numpy()
-    if maps.ndim < 2:
-        raise ValueError(f"expected maps of shape (..., h, w), got {tuple(maps.shape)}")
-    low = maps.amin(dim=(-2, -1), keepdim=True)
-    span = maps.amax(dim=(-2, -1), keepdim=True) - low
-    return torch.where(span > eps, (maps - low) / span.clamp_min(eps), torch.zeros_like(maps))
+        if maps.dtype.kind not in "biuf":
+            raise TypeError(f"maps must hold numbers, got dtype {maps.dtype}")
+        return normalize(torch.from_numpy(np.ascontiguousarray(maps)), eps).numpy()
+    if not isinstance(maps, torch.Tensor):
+        raise TypeError(
+            f"maps must be a tensor or a NumPy array, got {type(maps).__name__}: convert it "
+            "(torch.as_tensor(maps))"
+        )
+    if maps.ndim < 2 or 0 in maps.shape[-2:]:
+        raise ValueError(
+            f"maps must have shape (..., h, w) with h, w >= 1, got {tuple(maps.shape)}"
+        )
+    if maps.is_complex():
+        raise TypeError("maps are complex: take .abs() or .real first")
+    if not maps.is_floating_point():
+        maps = maps.float()
+    if not bool(torch.isfinite(maps).all()):
+        raise ValueError(
+            f"maps have {int(torch.isnan(maps).sum())} NaN and {int(torch.isinf(maps).sum())} "
+            "infinite values: find where they come from, or replace them (torch.nan_to_num)"
+        )
+    m = maps.double()  # no overflow of max - min near float32's limits
+    low = m.amin(dim=(-2, -1), keepdim=True)
+    span = m.amax(dim=(-2, -1), keepdim=True) - low
+    out = torch.where(span > eps, (m - low) / span.clamp_min(eps), torch.zeros_like(m))
+    return out.to(maps.dtype)
 
 
 def _as_numpy(x: torch.Tensor | np.ndarray) -> np.ndarray:
     return x.detach().cpu().numpy() if isinstance(x, torch.Tensor) else np.asarray(x)
+
+
+def as_float_image(image: np.ndarray | torch.Tensor, name: str = "image") -> np.ndarray:
+    """An ``H x W x 3`` picture as floats in [0, 1]: float images must already lie in [0, 1];
+    ``uint8`` is divided by 255 and ``uint16`` by 65535. Anything else is refused by name."""
+    array = _as_numpy(image)
+    if array.ndim != 3 or array.shape[2] != 3:
+        raise ValueError(f"{name} must be H x W x 3, got shape {array.shape}")
+    if array.dtype == np.uint8:
+        return array.astype(np.float32) / 255.0
+    if array.dtype == np.uint16:
+        return array.astype(np.float32) / 65535.0
+    if array.dtype.kind != "f":
+        raise TypeError(
+            f"{name} has dtype {array.dtype}: give floats in [0, 1], uint8 (0..255) or uint16 "
+            "(0..65535)"
+        )
+    if not np.isfinite(array).all():
+        raise ValueError(f"{name} has NaN or infinite values")
+    low, high = float(array.min()), float(array.max())
+    if low < 0 or high > 1:
+        fix = " (0..255 values: divide by 255)" if high <= 255 and low >= 0 else ""
+        raise ValueError(
+            f"{name} has float values in [{low:g}, {high:g}]; floats must lie in [0, 1]{fix}. "
+            "For a preprocessed batch use preprocessing().pixels(photo) instead"
+        )
+    return array
 
 
 def overlay(
@@ -46,17 +97,23 @@ def overlay(
 ) -> np.ndarray:
     """Blend a heatmap over a photo: ``(1 - alpha) * image + alpha * cmap(heatmap)``.
 
-    ``image`` is ``H x W x 3`` in [0, 1] (e.g. ``preprocessing().pixels(photo)``); ``heatmap`` is
-    ``H x W`` in [0, 1] (upsample and :func:`normalize` it first). Returns ``H x W x 3``.
+    ``image`` is ``H x W x 3``: floats in [0, 1] (e.g. ``preprocessing().pixels(photo)``), or
+    ``uint8`` / ``uint16``, converted to [0, 1]; ``heatmap`` is ``H x W`` in [0, 1] (upsample
+    and :func:`normalize` it first). Returns ``H x W x 3`` floats in [0, 1].
     """
-    image, heatmap = _as_numpy(image), _as_numpy(heatmap)
-    if image.ndim != 3 or image.shape[2] != 3:
-        raise ValueError(f"image must be H x W x 3, got {image.shape}")
+    alpha = in_range(alpha, "alpha", 0, 1)
+    image, heatmap = as_float_image(image), _as_numpy(heatmap)
+    if heatmap.dtype.kind not in "biuf":
+        raise TypeError(f"heatmap must hold numbers, got dtype {heatmap.dtype}")
+    # As floats: matplotlib reads an integer array as indices into the colour table.
+    heatmap = heatmap.astype(np.float64)
     if heatmap.shape != image.shape[:2]:
         raise ValueError(
             f"heatmap {heatmap.shape} and image {image.shape[:2]} differ in size: upsample the "
             "map to the image first (xaiutils.methods.upsample)"
         )
+    if not np.isfinite(heatmap).all():
+        raise ValueError("heatmap has NaN or infinite values")
     if heatmap.min() < 0 or heatmap.max() > 1:
         raise ValueError("heatmap must lie in [0, 1]: normalize it first (xaiutils.normalize)")
     colours = plt.get_cmap(cmap)(heatmap)[..., :3]
@@ -93,6 +150,7 @@ def show_grid(
 
     2-D arrays are drawn with ``cmap``; ``H x W x 3`` arrays as colour images.
     """
+    ncols = positive_int(ncols, "ncols")
     if titles is not None and len(titles) != len(images):
         raise ValueError(f"{len(images)} images but {len(titles)} titles")
     nrows = max(1, -(-len(images) // ncols))

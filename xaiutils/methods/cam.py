@@ -21,7 +21,7 @@ A Grad-CAM variant is one function from a :class:`LayerPass` (activations ``A`` 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from contextlib import ExitStack
 from dataclasses import dataclass
 
@@ -30,12 +30,28 @@ import torch.nn.functional as F
 from torch import nn
 
 from xaiutils.hooks import Capture, preserved_state
-from xaiutils.models import get_layer, layer_names
+from xaiutils.models import layer_names
+from xaiutils.validation import (
+    Layer,
+    Target,
+    check_batch,
+    check_layer,
+    check_logits,
+    check_model,
+    check_target,
+    positive_int,
+    resolve_targets,
+    targets_or_top1,
+)
 
 __all__ = [
+    "Layer",
     "LayerPass",
+    "Target",
     "cam",
     "cam_head",
+    "check_batch",
+    "combine",
     "grad_cam",
     "layer_pass",
     "resolve_targets",
@@ -43,59 +59,6 @@ __all__ = [
     "upsample",
     "weighted_cam",
 ]
-
-Target = int | Sequence[int] | torch.Tensor | None
-Layer = str | nn.Module
-
-
-def check_batch(x: torch.Tensor) -> None:
-    """Raise a clear error unless ``x`` is a batch ``(N, C, H, W)``."""
-    if not isinstance(x, torch.Tensor):
-        raise TypeError(f"expected a tensor batch (N, C, H, W), got {type(x).__name__}")
-    if x.ndim != 4:
-        hint = " Add the batch axis: x.unsqueeze(0)." if x.ndim == 3 else ""
-        raise ValueError(f"expected a batch (N, C, H, W), got shape {tuple(x.shape)}.{hint}")
-
-
-def per_sample(target: Target, n: int, device: torch.device | str = "cpu") -> torch.Tensor | None:
-    """``target`` as one class index per sample, ``(n,)`` long (``None`` stays ``None``)."""
-    if target is None:
-        return None
-    t = torch.as_tensor(target, dtype=torch.long, device=device)
-    if t.ndim == 0:
-        t = t.expand(n)
-    if t.shape != (n,):
-        raise ValueError(f"{n} samples but {t.numel()} targets: give one per sample, or one int")
-    return t
-
-
-def targets_or_top1(model: nn.Module, x: torch.Tensor, target: Target) -> torch.Tensor:
-    """``target`` as ``(N,)`` class indices; ``None``: each sample's top-1, from one forward pass
-    without gradients. For methods that need the classes before their own pass; run it inside
-    :func:`~xaiutils.hooks.preserved_state` (eval mode)."""
-    t = per_sample(target, len(x), x.device)
-    if t is None:
-        with torch.no_grad():
-            t = model(x).argmax(dim=1)
-    return t
-
-
-def resolve_targets(logits: torch.Tensor, target: Target) -> torch.Tensor:
-    """One class index per sample, as a ``(N,)`` long tensor, checked against the logits.
-
-    ``None`` picks each sample's top-1; an int is used for every sample.
-    """
-    n, classes = logits.shape
-    t = per_sample(target, n, logits.device)
-    if t is None:
-        return logits.argmax(dim=1)
-    bad = t[(t < 0) | (t >= classes)]
-    if bad.numel():
-        raise ValueError(
-            f"class {bad[0].item()} is out of range: the model has {classes} classes "
-            f"(0..{classes - 1})"
-        )
-    return t
 
 
 @dataclass(frozen=True)
@@ -124,24 +87,40 @@ def layer_pass(
     deep layer the whole costs little more than a plain forward. Samples are independent in
     eval mode, so one backward of the *sum* of the target logits gives every sample's gradient.
     """
-    check_batch(x)
+    check_model(model)
+    check_batch(x, model=model)
+    module = check_layer(model, layer)
+    check_target(target, len(x))
     with (
+        torch.inference_mode(False),  # called under inference_mode: autograd is still needed
         preserved_state(model),
-        Capture(model, layer, gradient=gradients, record_from_here=gradients) as cap,
+        Capture(model, module, gradient=gradients, record_from_here=gradients) as cap,
         torch.no_grad(),
     ):
-        logits = model(x)
+        logits = check_logits(model(x.clone() if x.is_inference() else x), len(x))
         targets = resolve_targets(logits, target)
+        if not cap.activations:
+            raise ValueError(
+                f"layer {layer!r} did not run in the forward pass: choose a layer on the path "
+                "from the input to the logits (see xu.layer_names(model))"
+            )
         activation = cap.activation
+        if activation.ndim != 4:
+            raise ValueError(
+                f"layer {layer!r} gives shape {tuple(activation.shape)}; CAM methods need a "
+                "convolutional feature map (N, K, h, w): choose an earlier layer, or a token "
+                "layer reshaped to (N, K, h, w)"
+            )
         grads = None
         if gradients:
             score = logits.gather(1, targets[:, None]).sum()
-            (grads,) = torch.autograd.grad(score, activation)
-    if activation.ndim != 4:
-        raise ValueError(
-            f"layer {layer!r} gives shape {tuple(activation.shape)}; CAM methods need a "
-            "convolutional feature map (N, K, h, w): choose an earlier layer"
-        )
+            if score.requires_grad:
+                (grads,) = torch.autograd.grad(score, activation, allow_unused=True)
+            if grads is None:
+                raise ValueError(
+                    f"the logits do not depend on layer {layer!r}'s output (no gradient reaches "
+                    "it): choose a layer on the path from the input to the logits"
+                )
     return LayerPass(activation.detach(), grads, logits.detach(), targets)
 
 
@@ -202,35 +181,69 @@ def cam_head(
     The classifier is the model's last ``nn.Linear``. The feature layer is ``layer`` if given,
     else the last module whose 4-D output (larger than 1 x 1), averaged over space, *is* the
     classifier's input (checked numerically on ``x``). A network whose head is anything else
-    gets an error that says why and points to Grad-CAM.
+    gets an error that says why and points to Grad-CAM; an input so small that the feature map
+    is 1 x 1 gets an error that says so; a given ``layer`` that is not the one gets the name of
+    the one that is.
     """
+    check_model(model)
+    check_batch(x, model=model)
+    module = check_layer(model, layer) if layer is not None else None
     linears = [(n, m) for n, m in model.named_modules() if isinstance(m, nn.Linear)]
     if not linears:
         raise ValueError(f"{type(model).__name__} has no nn.Linear classifier: CAM needs one")
     fc_name, fc = linears[-1]
     names = {m: n for n, m in model.named_modules()}
-    pooled: list[tuple[str, torch.Tensor]] = []
+    pooled: list[tuple[str, torch.Tensor, bool]] = []  # (name, spatial mean, larger than 1 x 1)
     fc_input: list[torch.Tensor] = []
-    candidates = [get_layer(model, layer)] if layer is not None else list(model.modules())
 
     def record(module: nn.Module, inputs: tuple, output: object) -> None:
-        # A pooled (N, K, 1, 1) output is the pooling itself, not a feature map.
-        if isinstance(output, torch.Tensor) and output.ndim == 4 and output[0, 0].numel() > 1:
+        if isinstance(output, torch.Tensor) and output.ndim == 4:
             if output.shape[1] == fc.in_features:
-                pooled.append((names[module], output.mean(dim=(2, 3))))
+                pooled.append((names[module], output.mean(dim=(2, 3)), output[0, 0].numel() > 1))
 
-    with preserved_state(model), ExitStack() as stack, torch.no_grad():
-        for module in candidates:
-            stack.callback(module.register_forward_hook(record).remove)
+    with torch.inference_mode(False), preserved_state(model), ExitStack() as stack:
+        stack.enter_context(torch.no_grad())
+        for m in [module] if module is not None else list(model.modules()):
+            stack.callback(m.register_forward_hook(record).remove)
         stack.callback(fc.register_forward_pre_hook(lambda m, i: fc_input.append(i[0])).remove)
-        model(x[:1])
-    for name, mean in reversed(pooled):
-        if fc_input and torch.allclose(mean, fc_input[-1].flatten(1), rtol=1e-4, atol=1e-5):
+        check_logits(model(x[:1].clone()), 1)
+    matches = [
+        (name, spatial)
+        for name, mean, spatial in reversed(pooled)
+        if fc_input and torch.allclose(mean, fc_input[-1].flatten(1), rtol=1e-4, atol=1e-5)
+    ]
+    for name, spatial in matches:
+        if spatial:  # a pooled (N, K, 1, 1) output is the pooling itself, not a feature map
             return name, fc
-    where = f"layer {layer!r}" if layer is not None else "no layer"
+    if matches and layer is not None:
+        try:
+            right = f": the feature map before the pooling is {cam_head(model, x)[0]!r}"
+        except ValueError:
+            right = ""
+        if right:
+            raise ValueError(
+                f"layer {layer!r} gives a 1 x 1 output (the pooling itself?), so CAM would be a "
+                f"single cell. Give the layer whose output the pooling averages{right}"
+            )
+    if matches:
+        raise ValueError(
+            f"x is {x.shape[-2]} x {x.shape[-1]} pixels: at that size the feature map that feeds "
+            f"the classifier is 1 x 1, so CAM would be a single cell. Give a larger input (the "
+            f"course's models expect 224 x 224)"
+        )
+    if layer is not None:
+        try:
+            right = f" The layer that does is {cam_head(model, x)[0]!r}, found when layer=None."
+        except ValueError:
+            right = " No layer of this model does: use grad_cam."
+        raise ValueError(
+            f"layer {layer!r} does not feed the classifier {fc_name!r} through global average "
+            f"pooling (its output, averaged over space, is not the classifier's input), so CAM "
+            f"does not apply to it.{right}"
+        )
     raise ValueError(
         f"CAM needs a network that ends in global average pooling and one linear layer "
-        f"(logit_c = sum_k w_ck * mean(A_k) + b_c), and {where} of {type(model).__name__} "
+        f"(logit_c = sum_k w_ck * mean(A_k) + b_c), and no layer of {type(model).__name__} "
         f"feeds its classifier {fc_name!r} that way: its head is more than a GAP and one "
         f"linear layer (VGG16, for one, ends in three fully connected layers). Use grad_cam, "
         f"which works on any convolutional layer of any classifier. "
@@ -257,14 +270,16 @@ def cam(
     pooling (found and verified by :func:`cam_head`). No ReLU by default, as in the paper.
     Returns ``(N, h, w)`` at the feature map's resolution.
     """
-    check_batch(x)
-    layer_name, fc = cam_head(model, x, layer)
+    layer_name, fc = cam_head(model, x, layer)  # checks model, x and layer first
     p = layer_pass(model, x, target, layer_name, gradients=False)
     return combine(fc.weight.detach()[p.targets], p.activations, relu)
 
 
 def upsample(maps: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     """Resize maps ``(N, h, w)`` to ``size = (H, W)``: bilinear, ``align_corners=False``."""
+    if not isinstance(maps, torch.Tensor):
+        raise TypeError(f"maps must be a tensor (N, h, w), got {type(maps).__name__}")
     if maps.ndim != 3:
-        raise ValueError(f"expected maps (N, h, w), got {tuple(maps.shape)}")
-    return F.interpolate(maps[:, None], size=size, mode="bilinear", align_corners=False)[:, 0]
+        raise ValueError(f"maps must be (N, h, w), got shape {tuple(maps.shape)}")
+    h, w = (positive_int(v, "size") for v in size)
+    return F.interpolate(maps[:, None], size=(h, w), mode="bilinear", align_corners=False)[:, 0]

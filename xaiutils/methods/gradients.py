@@ -21,14 +21,19 @@ import torch
 from torch import nn
 
 from xaiutils.hooks import preserved_state
-from xaiutils.methods.cam import (
+from xaiutils.methods.cam import grad_cam, upsample
+from xaiutils.validation import (
     Layer,
     Target,
     check_batch,
-    grad_cam,
+    check_layer,
+    check_logits,
+    check_model,
+    check_target,
+    in_range,
+    positive_int,
     resolve_targets,
     targets_or_top1,
-    upsample,
 )
 from xaiutils.viz import normalize
 
@@ -130,12 +135,17 @@ def input_gradient(model: nn.Module, x: torch.Tensor, target: Target) -> torch.T
     Samples are independent in eval mode, so one backward of the *sum* of the target logits
     gives every sample's gradient. Returns ``(N, C, H, W)``.
     """
-    check_batch(x)
-    with preserved_state(model), torch.enable_grad():
+    check_model(model)
+    check_batch(x, model=model)
+    check_target(target, len(x))
+    with torch.inference_mode(False), preserved_state(model), torch.enable_grad():
         x = x.detach().clone().requires_grad_()
-        logits = model(x)
+        logits = check_logits(model(x), len(x))
         targets = resolve_targets(logits, target)
-        (grad,) = torch.autograd.grad(logits.gather(1, targets[:, None]).sum(), x)
+        score = logits.gather(1, targets[:, None]).sum()
+        if not score.requires_grad:
+            raise ValueError("the model's logits do not depend on x: there is no gradient")
+        (grad,) = torch.autograd.grad(score, x)
     return grad
 
 
@@ -241,19 +251,26 @@ def smoothgrad(
         \epsilon_s \sim \mathcal{N}\big(0, (\sigma (x_{max} - x_{min}))^2\big)
 
     ``sigma`` is the noise level as a fraction of each sample's value range (the paper finds
-    10-20% works). The ``N * samples`` noisy copies go through ``batch_size`` at a time; the noise
-    is drawn from a private generator seeded with ``seed`` (the global random state is left
-    untouched) before batching, so ``batch_size`` changes the speed, not the result.
+    10-20% works). The ``N * samples`` noisy copies go through ``batch_size`` at a time. The
+    ``samples`` noise draws come from a private generator seeded with ``seed`` (the global random
+    state is left untouched), the same draws for every sample, scaled to its range: so
+    ``batch_size`` changes the speed, not the result, and a sample's map is the same alone or in
+    a batch.
     ``target=None`` means each clean sample's top-1. Returns ``(N, C, H, W)``.
     """
-    check_batch(x)
-    if samples < 1 or batch_size < 1:
-        raise ValueError(f"samples and batch_size must be >= 1, got {samples} and {batch_size}")
+    check_model(model)
+    check_batch(x, model=model)
+    samples, batch_size = positive_int(samples, "samples"), positive_int(batch_size, "batch_size")
+    sigma, seed = in_range(sigma, "sigma", 0), positive_int(seed, "seed", minimum=0)
+    check_target(target, len(x))
     x, n = x.detach(), x.shape[0]
     with preserved_state(model):  # None: each clean sample's top-1, one more forward pass
         targets = targets_or_top1(model, x, target)  # checked against the logits later
-    generator = torch.Generator(device=x.device).manual_seed(seed)
-    noise = torch.randn((n, samples, *x.shape[1:]), generator=generator, device=x.device)
+    # The same noise draws for every sample, from a private generator seeded with `seed`: a
+    # sample's map does not depend on the rest of the batch. Drawn in float32, cast to x's dtype.
+    generator = torch.Generator().manual_seed(seed)
+    noise = torch.randn((samples, *x.shape[1:]), generator=generator)
+    noise = noise.to(device=x.device, dtype=x.dtype).expand(n, *noise.shape)
     scale = sigma * (x.amax(dim=(1, 2, 3)) - x.amin(dim=(1, 2, 3)))
     noisy = (x[:, None] + scale.view(n, 1, 1, 1, 1) * noise).flatten(0, 1)
     t = targets.repeat_interleave(samples)
@@ -276,7 +293,10 @@ def guided_grad_cam(
     defaults to nearest) and multiplies every channel of the guided gradient. Returns
     ``(N, C, H, W)``.
     """
-    check_batch(x)
+    check_model(model)
+    check_batch(x, model=model)
+    check_layer(model, layer)
+    check_target(target, len(x))
     with preserved_state(model):  # the same classes for both factors
         target = targets_or_top1(model, x, target)
     cam = upsample(grad_cam(model, x, target, layer), tuple(x.shape[-2:]))

@@ -26,7 +26,15 @@ import torch
 from torch import nn
 
 from xaiutils.hooks import preserved_state
-from xaiutils.methods.cam import Target, check_batch, resolve_targets
+from xaiutils.validation import (
+    Target,
+    check_batch,
+    check_logits,
+    check_model,
+    check_target,
+    positive_int,
+    resolve_targets,
+)
 
 __all__ = ["DEFAULT_BATCH_SIZE", "OcclusionResult", "occlusion", "window_starts"]
 
@@ -40,12 +48,17 @@ Pair = int | tuple[int, int]
 
 
 def _pair(value: Pair, name: str) -> tuple[int, int]:
-    pair = (value, value) if isinstance(value, int) else tuple(value)
-    if len(pair) != 2 or not all(isinstance(v, int) for v in pair):
-        raise TypeError(f"{name} must be an int or a pair of ints (height, width), got {value!r}")
-    if min(pair) <= 0:
-        raise ValueError(f"{name} must be positive, got {value!r}")
-    return pair  # type: ignore[return-value]
+    """An int (Python, NumPy or 0-d tensor) or a pair of them, as ``(height, width)``."""
+    if isinstance(value, str) or (isinstance(value, torch.Tensor) and value.ndim == 0):
+        pair = (value, value)
+    else:
+        try:
+            pair = tuple(value)  # type: ignore[arg-type]
+        except TypeError:
+            pair = (value, value)
+    if len(pair) != 2:
+        raise ValueError(f"{name} must be an int or a pair (height, width), got {value!r}")
+    return positive_int(pair[0], name), positive_int(pair[1], name)
 
 
 def window_starts(size: int, window: int, stride: int) -> list[int]:
@@ -189,10 +202,11 @@ def occlusion(
         Grids ``(N, rows, cols)`` of the target's probability and logit, the most probable
         class and its probability, and the window positions.
     """
-    check_batch(x)
+    check_model(model)
+    check_batch(x, model=model)
     (h, w), (sh, sw) = _pair(window, "window"), _pair(stride, "stride")
-    if not isinstance(batch_size, int) or batch_size < 1:
-        raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
+    batch_size = positive_int(batch_size, "batch_size")
+    check_target(target, len(x))
     n, channels, height, width = x.shape
     if h > height or w > width:
         raise ValueError(
@@ -200,16 +214,20 @@ def occlusion(
             "choose a smaller window"
         )
     ys, xs = window_starts(height, h, sh), window_starts(width, w, sw)
+    if isinstance(fill, str | bool):
+        raise TypeError(f"fill must be a number or one per channel, got {fill!r}")
     value = torch.as_tensor(fill, dtype=x.dtype, device=x.device).reshape(-1, 1, 1)
     if value.shape[0] not in (1, channels):
         raise ValueError(f"fill has {value.shape[0]} values for {channels} channels")
+    if not bool(torch.isfinite(value).all()):
+        raise ValueError(f"fill must be finite, got {fill!r}")
     corners = [(y, x0) for y in ys for x0 in xs]
     jobs = n * len(corners)
     logit = torch.empty(jobs)
     prob, top_prob = torch.empty(jobs), torch.empty(jobs)
     top_class = torch.empty(jobs, dtype=torch.long)
     with preserved_state(model), torch.no_grad():
-        base = model(x)
+        base = check_logits(model(x), n)
         targets = resolve_targets(base, target)
         for start in range(0, jobs, batch_size):
             index = torch.arange(start, min(start + batch_size, jobs))

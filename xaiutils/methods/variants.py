@@ -22,8 +22,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from xaiutils.hooks import preserved_state
-from xaiutils.methods.cam import Layer, LayerPass, Target, combine, layer_pass, weighted_cam
-from xaiutils.models import get_layer
+from xaiutils.methods.cam import LayerPass, combine, layer_pass, weighted_cam
+from xaiutils.validation import Layer, Target, check_layer, check_model, positive_int
 
 __all__ = ["ablation_cam", "eigen_cam", "grad_cam_pp", "hires_cam", "layer_cam", "score_cam",
            "xgrad_cam"]  # fmt: skip
@@ -39,6 +39,15 @@ def _check(convention: str, *allowed: str) -> None:
     if convention not in ("paper", *allowed):
         choices = ", ".join(repr(c) for c in ("paper", *allowed))
         raise ValueError(f"convention must be one of {choices}, not {convention!r}")
+
+
+def _check_scores(scores: torch.Tensor, method: str) -> None:
+    """The masked or ablated inputs' logits are all finite (else every weight is NaN)."""
+    if not bool(torch.isfinite(scores).all()):
+        raise ValueError(
+            f"{method}: the model gave a non-finite logit for some masked or ablated input, so "
+            "the channel weights would be NaN. Check the model's weights"
+        )
 
 
 def _safe_div(num: torch.Tensor, den: torch.Tensor) -> torch.Tensor:
@@ -165,17 +174,18 @@ def eigen_cam(
     """
     _check(convention, PGC)
     a = layer_pass(model, x, target, layer, gradients=False).activations
-    o = a.flatten(2).transpose(1, 2)  # (N, h*w, K)
+    # The SVD in float32 at least (LAPACK has no half precision); the map in A's dtype.
+    o = a.flatten(2).transpose(1, 2).to(torch.promote_types(a.dtype, torch.float32))  # (N, hw, K)
     if convention == PGC:
         o = o - o.mean(dim=1, keepdim=True)
         svd = [np.linalg.svd(m.numpy(), full_matrices=True)[2][0] for m in o]
-        v1 = torch.from_numpy(np.stack(svd))
+        v1 = torch.from_numpy(np.stack(svd)).to(o.dtype)
     else:
         v1 = torch.linalg.svd(o, full_matrices=False).Vh[:, 0]  # (N, K)
     maps = (o @ v1[:, :, None])[..., 0]
     if convention == "paper":
         maps = maps * torch.where(maps.sum(dim=1, keepdim=True) < 0, -1.0, 1.0)
-    maps = maps.reshape(a.shape[0], *a.shape[2:])
+    maps = maps.reshape(a.shape[0], *a.shape[2:]).to(a.dtype)
     return maps.clamp_min(0) if relu else maps
 
 
@@ -220,23 +230,27 @@ def score_cam(
     ``_masked_input_chunk``), so a mask's maximum falls below 1.
     """
     _check(convention, PGC, TC)
+    batch_size = positive_int(batch_size, "batch_size")
     p = layer_pass(model, x, target, layer, gradients=False)
     n, k = p.activations.shape[:2]
     flat = p.activations.flatten(0, 1)[:, None]  # (N*K, 1, h, w)
     sample = torch.arange(n).repeat_interleave(k)
     constant = flat.amax(dim=(1, 2, 3)) == flat.amin(dim=(1, 2, 3))
     varying = (~constant).nonzero()[:, 0]
-    scores = torch.empty(n * k)
+    # Scores in float32 at least, whatever the model computes in (half, bfloat16, autocast).
+    scores = torch.full((n * k,), torch.nan, dtype=torch.promote_types(x.dtype, torch.float32))
     with preserved_state(model), torch.inference_mode():
         for start in range(0, len(varying), batch_size):
             rows = varying[start : start + batch_size]
             masks = _score_masks(flat[rows], tuple(x.shape[-2:]), convention)
             logits = model((masks * x[sample[rows]]).contiguous(memory_format=CHANNELS_LAST))
-            scores[rows] = logits.gather(1, p.targets[sample[rows], None])[:, 0]
+            scores[rows] = logits.gather(1, p.targets[sample[rows], None])[:, 0].to(scores)
         if constant.any():
             zero = model(torch.zeros_like(x[:1]))[0]
-            scores[constant] = zero[p.targets[sample[constant]]]
-    return combine(scores.view(n, k).softmax(dim=1), p.activations, relu)
+            scores[constant] = zero[p.targets[sample[constant]]].to(scores)
+    _check_scores(scores, "Score-CAM")
+    weights = scores.view(n, k).softmax(dim=1)
+    return combine(weights.to(p.activations.dtype), p.activations, relu)
 
 
 def _top_forward(
@@ -280,7 +294,8 @@ def ablation_cam(
 
     ``y^c_k``: the logit with channel ``k`` of the layer set to zero, so the weight is the drop
     of the score without the channel: no gradient. Zero means "absent" only after a ReLU.
-    (For a negative logit the division flips every weight: the paper assumes ``y^c > 0``.)
+    (For a negative logit the division flips every weight: the paper assumes ``y^c > 0``;
+    where ``y^c = 0`` exactly, the weight is the drop ``y^c - y^c_k`` itself, not NaN.)
 
     Cost: one forward, then per channel one pass of the network *above* the layer only (the
     channels are ablated at the layer; at ``bn2`` that is pooling and the classifier), in
@@ -294,23 +309,33 @@ def ablation_cam(
     also the default here for this convention). It runs the whole network for each ablation.
     """
     _check(convention, PGC)
-    module = get_layer(model, layer)
+    check_model(model)
+    module = check_layer(model, layer)
+    if batch_size is not None:
+        batch_size = positive_int(batch_size, "batch_size")
     p = layer_pass(model, x, target, layer, gradients=False)
     a, n, k = p.activations, *p.activations.shape[:2]
     if convention == PGC:
         batch_size = batch_size or 32
     batch_size = batch_size or max(1, min(k, 2**25 // a[0].numel()))
-    y = p.logits.gather(1, p.targets[:, None])[:, 0]
-    scores = torch.empty(n, k)
+    # Logits and scores in float32 at least, whatever the model computes in.
+    dtype = torch.promote_types(x.dtype, torch.float32)
+    y = p.logits.gather(1, p.targets[:, None])[:, 0].to(dtype)
+    scores = torch.full((n, k), torch.nan, dtype=dtype)
     with preserved_state(model), torch.inference_mode():
         for i in range(n):
-            fill = torch.zeros(k)
+            fill = torch.zeros(k, dtype=a.dtype)
             if convention == PGC:
-                fill = _pgc_ablation_values(a[i].min(), k, batch_size)
+                fill = _pgc_ablation_values(a[i].min(), k, batch_size).to(a.dtype)
             for start in range(0, k, batch_size):
                 channels = torch.arange(start, min(start + batch_size, k))
                 batch = a[i].expand(len(channels), -1, -1, -1).clone()
                 batch[torch.arange(len(channels)), channels] = fill[channels, None, None]
                 logits = _top_forward(model, module, x[i : i + 1], batch)
-                scores[i, channels] = logits[:, p.targets[i]]
-    return combine((y[:, None] - scores) / y[:, None], a, relu)
+                scores[i, channels] = logits[:, p.targets[i]].to(dtype)
+    _check_scores(scores, "Ablation-CAM")
+    drop = y[:, None] - scores
+    # Where the logit is exactly 0 the paper's division is undefined: keep the drop itself
+    # (same map up to a positive scale, instead of NaN).
+    weights = torch.where(y[:, None] != 0, drop / torch.where(y == 0, 1, y)[:, None], drop)
+    return combine(weights.to(a.dtype), a, relu)
