@@ -1,9 +1,26 @@
 """Fixtures shared by the unit tests: models are loaded once per session."""
 
+import os
+
 import pytest
 import torch
+from hypothesis import HealthCheck, settings
 
 import xaiutils as xu
+
+# Property-based tests (tests/test_properties.py): derandomised (the same examples every run, so
+# a failure reproduces), no example database (nothing written into the checkout), no deadline
+# (this 2-core CPU's timings vary 4x). "ci" (make test, CI) keeps the suite near half a minute;
+# HYPOTHESIS_PROFILE=thorough explores more when you change a method.
+_COMMON = {
+    "derandomize": True,
+    "database": None,
+    "deadline": None,
+    "suppress_health_check": [HealthCheck.too_slow],
+}
+settings.register_profile("ci", max_examples=6, **_COMMON)
+settings.register_profile("thorough", max_examples=200, **_COMMON)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 
 @pytest.fixture(scope="session")
