@@ -590,3 +590,19 @@ def test_overlay_reads_an_integer_heatmap_as_values_not_colour_indices():
 def test_normalize_refuses_a_complex_map():
     with pytest.raises(TypeError, match="complex"):
         xu.normalize(torch.tensor([[1 + 5j, 2 + 0j]]))
+
+
+def test_boxes_with_a_nan_corner_are_refused():
+    with pytest.raises(ValueError, match="box_a must be four finite numbers"):
+        metrics.iou((0, 0, float("nan"), 4), (0, 0, 4, 4))
+    with pytest.raises(ValueError, match="region must be four finite numbers"):
+        metrics.pointing_game(torch.rand(8, 8), (0, float("nan"), 4, 4))
+
+
+def test_make_composite_refuses_a_tile_of_zero_and_a_string_of_names():
+    from xaiutils.composites import make_composite
+
+    with pytest.raises(ValueError, match="tile must be an int >= 1"):
+        make_composite(["chelsea", "coffee"], tile=0)
+    with pytest.raises(TypeError, match="names must be a list"):
+        make_composite("chelsea", cols=1)

@@ -21,6 +21,7 @@ from PIL import Image
 from xaiutils.images import annotation, load_photo, scale_box, to_rgb
 from xaiutils.metrics import Box, region_mask
 from xaiutils.models import Preprocessing, preprocessing
+from xaiutils.validation import positive_int
 
 __all__ = ["Composite", "make_composite"]
 
@@ -96,6 +97,9 @@ def make_composite(
     ValueError
         If the names do not fill whole rows, or a class has no box in a photo's annotation.
     """
+    tile, cols = positive_int(tile, "tile"), positive_int(cols, "cols")
+    if isinstance(names, str):
+        raise TypeError(f"names must be a list of photo names, got the string {names!r}")
     names = tuple(names)
     if not names or len(names) % cols:
         raise ValueError(f"{len(names)} photos do not fill rows of {cols}")

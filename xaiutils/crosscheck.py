@@ -23,8 +23,8 @@ from torch import nn
 
 from xaiutils.hooks import preserved_state
 from xaiutils.methods import Layer, Target, cam, grad_cam, upsample
-from xaiutils.methods.cam import targets_or_top1
 from xaiutils.models import get_layer
+from xaiutils.validation import check_batch, check_model, targets_or_top1
 from xaiutils.viz import normalize
 
 __all__ = [
@@ -68,7 +68,10 @@ def _gradient_path(module: nn.Module, x: torch.Tensor) -> torch.Tensor:
 
 
 def _targets(model: nn.Module, x: torch.Tensor, target: Target) -> list[int]:
-    """One class index per sample as a list of ints; ``None``: each sample's top-1."""
+    """One class index per sample as a list of ints; ``None``: each sample's top-1. Checks the
+    model and the batch first, as our own methods do."""
+    check_model(model)
+    check_batch(x, model=model)
     return targets_or_top1(model, x, target).tolist()
 
 

@@ -87,6 +87,14 @@ def box_from_map(
     return (int(cols.start), int(rows.start), int(cols.stop), int(rows.stop))
 
 
+def _box(box: object, name: str) -> tuple[float, float, float, float]:
+    """A box ``(x0, y0, x1, y1)`` as four finite floats (a NaN corner would match nothing)."""
+    values = tuple(float(v) for v in box)  # type: ignore[union-attr]
+    if len(values) != 4 or not all(np.isfinite(values)):
+        raise ValueError(f"{name} must be four finite numbers (x0, y0, x1, y1), got {box!r}")
+    return values  # type: ignore[return-value]
+
+
 def iou(box_a: Box, box_b: Box) -> float:
     r"""Intersection over union of two boxes ``(x0, y0, x1, y1)`` (``x1``, ``y1`` exclusive).
 
@@ -95,8 +103,8 @@ def iou(box_a: Box, box_b: Box) -> float:
     with ``|A| = (x_1 - x_0)(y_1 - y_0)``. 0 for disjoint boxes (or boxes that only touch),
     1 for equal ones. A box with no area raises ``ValueError``.
     """
-    ax0, ay0, ax1, ay1 = (float(v) for v in box_a)
-    bx0, by0, bx1, by1 = (float(v) for v in box_b)
+    ax0, ay0, ax1, ay1 = _box(box_a, "box_a")
+    bx0, by0, bx1, by1 = _box(box_b, "box_b")
     area_a, area_b = (ax1 - ax0) * (ay1 - ay0), (bx1 - bx0) * (by1 - by0)
     if ax1 <= ax0 or ay1 <= ay0 or bx1 <= bx0 or by1 <= by0:
         raise ValueError(f"boxes need x1 > x0 and y1 > y0, got {box_a} and {box_b}")
@@ -139,7 +147,7 @@ def region_mask(region: Region, size: tuple[int, int]) -> np.ndarray:
         if mask.shape != tuple(size):
             raise ValueError(f"mask {mask.shape} and map {tuple(size)} differ in size")
         return mask.astype(bool)
-    x0, y0, x1, y1 = (float(v) for v in region)
+    x0, y0, x1, y1 = _box(region, "region")
     if x1 <= x0 or y1 <= y0:
         raise ValueError(f"a box needs x1 > x0 and y1 > y0, got {tuple(region)}")
     rows = (np.arange(size[0]) + 0.5 >= y0) & (np.arange(size[0]) + 0.5 < y1)
