@@ -46,7 +46,7 @@ book: $(STAMP)
 	@mkdir -p build
 	@set -e; total=$$(ls notebooks/*.ipynb | wc -l); i=0; for nb in notebooks/*.ipynb; do \
 		i=$$((i + 1)); start=$$(date +%s); \
-		$(BIN)/jupyter nbconvert --to html --execute --output-dir build --log-level WARN "$$nb"; \
+		XAIUTILS_PROGRESS=0 $(BIN)/jupyter nbconvert --to html --execute --output-dir build --log-level WARN "$$nb"; \
 		echo "[$$i/$$total] $$nb -> build/$$(basename $$nb .ipynb).html ($$(( $$(date +%s) - start )) s)"; \
 	done
 

@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import time
 from collections.abc import Callable
+from functools import partial
 
 import torch
 from _timing import interleaved, medians
@@ -29,37 +30,28 @@ from _timing import interleaved, medians
 import xaiutils as xu
 from xaiutils.composites import make_composite
 from xaiutils.evaluation import deletion, insertion, score_maps
-from xaiutils.methods import variants
-from xaiutils.methods.cam import cam, grad_cam, upsample
-from xaiutils.methods.gradients import guided_backprop, smoothgrad, vanilla_gradient
+from xaiutils.methods import METHODS, explain, grad_cam, upsample
 from xaiutils.methods.occlusion import occlusion
 from xaiutils.metrics import default_stages, sanity_check
 
+# Lesson 08's settings for the registry's methods (the lesson says why).
+LAYER = {"score-cam": "blocks.1"}  # every other CAM at bn2
+OPTIONS = {"smoothgrad": {"samples": 4}, "occlusion": {"window": 56, "stride": 56}}
+SKIPPED = ("deconvnet", "guided-grad-cam")
+
 
 def lesson_methods(model: torch.nn.Module, x4: torch.Tensor, t: torch.Tensor) -> dict:
-    """Lesson 08's methods, each a call that returns the four raw maps at 224 x 224."""
-
-    def up(maps: torch.Tensor) -> torch.Tensor:
-        return upsample(maps, tuple(x4.shape[-2:]))
-
-    def pixels(grads: torch.Tensor) -> torch.Tensor:
-        return grads.abs().sum(dim=1)
-
-    return {
-        "vanilla gradient": lambda: pixels(vanilla_gradient(model, x4, t)),
-        "guided backprop": lambda: pixels(guided_backprop(model, x4, t)),
-        "SmoothGrad": lambda: pixels(smoothgrad(model, x4, t, samples=4)),
-        "occlusion": lambda: up(occlusion(model, x4, t, window=56, stride=56).drop("logit")),
-        "CAM": lambda: up(cam(model, x4, t)),
-        "Grad-CAM": lambda: up(grad_cam(model, x4, t, "bn2")),
-        "Grad-CAM++": lambda: up(variants.grad_cam_pp(model, x4, t, "bn2")),
-        "XGrad-CAM": lambda: up(variants.xgrad_cam(model, x4, t, "bn2")),
-        "HiResCAM": lambda: up(variants.hires_cam(model, x4, t, "bn2")),
-        "Layer-CAM": lambda: up(variants.layer_cam(model, x4, t, "bn2")),
-        "Score-CAM": lambda: up(variants.score_cam(model, x4, t, "blocks.1")),
-        "Ablation-CAM": lambda: up(variants.ablation_cam(model, x4, t, "bn2")),
-        "Eigen-CAM": lambda: up(variants.eigen_cam(model, x4, t, "bn2")),
-    }
+    """Lesson 08's methods, read from the registry: each a call that returns the four raw maps
+    at 224 x 224 (``explain``; occlusion's grid upsampled like a CAM, as the lesson does)."""
+    calls = {}
+    for key, m in METHODS.items():
+        if key in SKIPPED:
+            continue
+        layer = LAYER.get(key, "bn2") if m.needs_layer else None
+        calls[m.name] = partial(explain, model, x4, key, t, layer, **OPTIONS.get(key, {}))
+    grid = partial(occlusion, model, x4, t, **OPTIONS["occlusion"])
+    calls["occlusion"] = lambda: upsample(grid().drop("logit"), tuple(x4.shape[-2:]))
+    return calls
 
 
 def timed(fn: Callable[[], object]) -> tuple[object, float, float]:
@@ -87,9 +79,9 @@ def whole_evaluation(model: torch.nn.Module, steps: int, batch_size: int) -> Non
     rows.append(("score_maps, all methods", *timed(score_all)[1:]))
     photo = xu.preprocessing()(xu.load_photo("chelsea"))
     checks = {
-        "vanilla gradient": lambda m, x, t: vanilla_gradient(m, x, t).abs().sum(dim=1),
-        "guided backprop": lambda m, x, t: guided_backprop(m, x, t).abs().sum(dim=1),
-        "Grad-CAM": lambda m, x, t: upsample(grad_cam(m, x, t, "bn2"), (224, 224)),
+        "vanilla gradient": lambda m, x, t: explain(m, x, "vanilla-gradient", t),
+        "guided backprop": lambda m, x, t: explain(m, x, "guided-backprop", t),
+        "Grad-CAM": lambda m, x, t: explain(m, x, "grad-cam", t, "bn2"),
     }
     sanity = timed(lambda: sanity_check(model, photo, 285, checks, default_stages(model)))
     rows.append(("sanity check (3 methods x 12 stages)", *sanity[1:]))

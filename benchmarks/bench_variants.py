@@ -34,32 +34,13 @@ import torch.nn.functional as F
 from _timing import interleaved, medians, noise, paired, verdict
 
 import xaiutils as xu
-from xaiutils.methods import variants
+from xaiutils.methods import METHODS
 
-OURS = {
-    "Grad-CAM++": variants.grad_cam_pp,
-    "XGrad-CAM": variants.xgrad_cam,
-    "HiResCAM": variants.hires_cam,
-    "Layer-CAM": variants.layer_cam,
-    "Eigen-CAM": variants.eigen_cam,
-    "Score-CAM": variants.score_cam,
-    "Ablation-CAM": variants.ablation_cam,
-}
-PGC = {
-    "Grad-CAM++": "GradCAMPlusPlus",
-    "XGrad-CAM": "XGradCAM",
-    "HiResCAM": "HiResCAM",
-    "Layer-CAM": "LayerCAM",
-    "Eigen-CAM": "EigenCAM",
-    "Score-CAM": "ScoreCAM",
-    "Ablation-CAM": "AblationCAM",
-}
-TORCHCAM = {
-    "Grad-CAM++": "GradCAMpp",
-    "XGrad-CAM": "XGradCAM",
-    "Layer-CAM": "LayerCAM",
-    "Score-CAM": "ScoreCAM",
-}
+# Grad-CAM's variants and their counterparts in the two libraries, from the registry.
+VARIANTS = [m for m in METHODS.values() if m.family == "cam" and m.key not in ("cam", "grad-cam")]
+OURS = {m.name: m.function for m in VARIANTS}
+PGC = {m.name: m.pytorch_grad_cam for m in VARIANTS if m.pytorch_grad_cam}
+TORCHCAM = {m.name: m.torchcam for m in VARIANTS if m.torchcam}
 BATCH = 32  # the forwards of Score-CAM and Ablation-CAM, ours and the libraries'
 
 

@@ -93,28 +93,29 @@ def last_layer(model: SmallNet) -> str:
     return f"features.{len(model.features) - 1}"
 
 
-# name -> (call(model, x, target, layer), kind): kind says what the output is.
+# Every method of the registry, as call(model, x, target, layer) -> output, and what kind of
+# output it is (its named step to the input says: maps at the layer, input-sized, or a grid).
 Call = Callable[[nn.Module, torch.Tensor, object, str], object]
-OCCLUSION = {"window": 4, "stride": 3}
+OPTIONS = {
+    "score-cam": {"batch_size": 4},
+    "ablation-cam": {"batch_size": 3},
+    "smoothgrad": {"samples": 3, "batch_size": 2},
+    "occlusion": {"window": 4, "stride": 3},
+}
+KIND = {"upsample": "cam", "abs-sum": "input", "to-pixels": "occlusion"}
+
+
+def _call(m: xm.Method) -> Call:
+    def call(model: nn.Module, x: torch.Tensor, target: object, layer: str) -> object:
+        return m.function(
+            model, x, target, *([layer] if m.needs_layer else []), **OPTIONS.get(m.key, {})
+        )
+
+    return call
+
+
 METHODS: dict[str, tuple[Call, str]] = {
-    "cam": (lambda m, x, t, layer: xm.cam(m, x, t, layer), "cam"),
-    "grad_cam": (xm.grad_cam, "cam"),
-    "grad_cam_pp": (xm.grad_cam_pp, "cam"),
-    "xgrad_cam": (xm.xgrad_cam, "cam"),
-    "hires_cam": (xm.hires_cam, "cam"),
-    "layer_cam": (xm.layer_cam, "cam"),
-    "score_cam": (lambda m, x, t, layer: xm.score_cam(m, x, t, layer, batch_size=4), "cam"),
-    "ablation_cam": (lambda m, x, t, layer: xm.ablation_cam(m, x, t, layer, batch_size=3), "cam"),
-    "eigen_cam": (xm.eigen_cam, "cam"),
-    "vanilla_gradient": (lambda m, x, t, layer: xm.vanilla_gradient(m, x, t), "input"),
-    "guided_backprop": (lambda m, x, t, layer: xm.guided_backprop(m, x, t), "input"),
-    "deconvnet": (lambda m, x, t, layer: xm.deconvnet(m, x, t), "input"),
-    "smoothgrad": (
-        lambda m, x, t, layer: xm.smoothgrad(m, x, t, samples=3, batch_size=2),
-        "input",
-    ),
-    "guided_grad_cam": (xm.guided_grad_cam, "input"),
-    "occlusion": (lambda m, x, t, layer: xm.occlusion(m, x, t, **OCCLUSION), "occlusion"),
+    key: (_call(m), KIND[m.to_input]) for key, m in xm.METHODS.items()
 }
 
 
@@ -232,7 +233,7 @@ BAD_LAYERS = {
     "missing": ("features.99", "layer"),
     "empty": ("", "layer"),
 }
-LAYERED = [n for n in METHODS if METHODS[n][1] == "cam" or n == "guided_grad_cam"]
+LAYERED = [key for key, m in xm.METHODS.items() if m.needs_layer]
 
 
 def _model() -> SmallNet:

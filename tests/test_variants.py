@@ -23,7 +23,7 @@ import torch.nn.functional as F
 from tiny import X_TINY, A, TinyGapNet, W
 
 import xaiutils as xu
-from xaiutils.methods import cam, grad_cam, upsample
+from xaiutils.methods import METHODS, cam, grad_cam, upsample
 from xaiutils.methods.variants import (
     ablation_cam,
     eigen_cam,
@@ -261,19 +261,20 @@ def test_unknown_convention_is_refused(resnet18, resnet_x):
 # --------------------------------------------------------------------------------------------
 # Against pytorch-grad-cam and torch-cam.
 
-# (our function, keyword arguments, library, its class, differs from the paper)
+# (our function, keyword arguments, library, differs from the paper); the library's class comes
+# from the registry (xaiutils.methods.METHODS)
 GRADIENT_CASES = [
-    (grad_cam_pp, {}, "pgc", "GradCAMPlusPlus", True),
-    (grad_cam_pp, {"convention": "pytorch-grad-cam"}, "pgc", "GradCAMPlusPlus", False),
-    (grad_cam_pp, {}, "torchcam", "GradCAMpp", True),
-    (grad_cam_pp, {"convention": "torch-cam"}, "torchcam", "GradCAMpp", False),
-    (xgrad_cam, {}, "pgc", "XGradCAM", False),
-    (xgrad_cam, {}, "torchcam", "XGradCAM", False),
-    (hires_cam, {}, "pgc", "HiResCAM", False),
-    (layer_cam, {}, "pgc", "LayerCAM", False),
-    (layer_cam, {}, "torchcam", "LayerCAM", False),
-    (eigen_cam, {"relu": True}, "pgc", "EigenCAM", True),
-    (eigen_cam, {"relu": True, "convention": "pytorch-grad-cam"}, "pgc", "EigenCAM", False),
+    (grad_cam_pp, {}, "pgc", True),
+    (grad_cam_pp, {"convention": "pytorch-grad-cam"}, "pgc", False),
+    (grad_cam_pp, {}, "torchcam", True),
+    (grad_cam_pp, {"convention": "torch-cam"}, "torchcam", False),
+    (xgrad_cam, {}, "pgc", False),
+    (xgrad_cam, {}, "torchcam", False),
+    (hires_cam, {}, "pgc", False),
+    (layer_cam, {}, "pgc", False),
+    (layer_cam, {}, "torchcam", False),
+    (eigen_cam, {"relu": True}, "pgc", True),
+    (eigen_cam, {"relu": True, "convention": "pytorch-grad-cam"}, "pgc", False),
 ]
 
 
@@ -291,8 +292,14 @@ def check(ours, lib, cls_name, model, layer, x, targets, differs, **lib_kwargs):
         assert gap < ATOL, f"{cls_name} of {lib} differs from ours by {gap:.1e}"
 
 
+def library_class(fn, lib: str) -> str:
+    """The library's class for our function ``fn``: read from the registry of methods."""
+    entry = next(m for m in METHODS.values() if m.function is fn)
+    return entry.pytorch_grad_cam if lib == "pgc" else entry.torchcam
+
+
 def case_id(case):
-    fn, kwargs, lib, cls_name, differs = case
+    fn, kwargs, lib, differs = case
     return f"{fn.__name__}-{kwargs.get('convention', 'paper')}-{lib}"
 
 
@@ -301,7 +308,8 @@ def case_id(case):
 )
 @pytest.mark.parametrize("case", GRADIENT_CASES, ids=case_id)
 def test_gradient_variants_match_libraries(case, arch, layer, inputs, request):
-    fn, kwargs, lib, cls_name, differs = case
+    fn, kwargs, lib, differs = case
+    cls_name = library_class(fn, lib)
     model, x = request.getfixturevalue(arch), request.getfixturevalue(inputs)
     targets = top1(model, x)
     ours = fn(model, x, targets, layer, **kwargs)
@@ -311,17 +319,18 @@ def test_gradient_variants_match_libraries(case, arch, layer, inputs, request):
 # Score-CAM and Ablation-CAM make one forward per channel: small inputs, few channels.
 # The EfficientNet's blocks.3 (80 channels) is a linear bottleneck: signed, min < 0.
 PERTURBATION_CASES = [
-    (score_cam, {}, "pgc", "ScoreCAM", True),
-    (score_cam, {"convention": "pytorch-grad-cam"}, "pgc", "ScoreCAM", False),
-    (score_cam, {}, "torchcam", "ScoreCAM", True),
-    (score_cam, {"convention": "torch-cam"}, "torchcam", "ScoreCAM", False),
-    (ablation_cam, {"convention": "pytorch-grad-cam"}, "pgc", "AblationCAM", False),
+    (score_cam, {}, "pgc", True),
+    (score_cam, {"convention": "pytorch-grad-cam"}, "pgc", False),
+    (score_cam, {}, "torchcam", True),
+    (score_cam, {"convention": "torch-cam"}, "torchcam", False),
+    (ablation_cam, {"convention": "pytorch-grad-cam"}, "pgc", False),
 ]
 
 
 @pytest.mark.parametrize("case", PERTURBATION_CASES, ids=case_id)
 def test_perturbation_variants_match_libraries_on_effnet(case, effnet):
-    fn, kwargs, lib, cls_name, differs = case
+    fn, kwargs, lib, differs = case
+    cls_name = library_class(fn, lib)
     x = small(xu.preprocessing()(xu.load_photo("coffee")), 96)  # blocks.3: 80 x 6 x 6
     targets = top1(effnet, x)
     ours = fn(effnet, x, targets, "blocks.3", batch_size=32, **kwargs)
@@ -341,12 +350,13 @@ def test_pgc_ablation_on_a_signed_layer_is_not_the_paper(effnet):
     "case",
     PERTURBATION_CASES[:4]
     + [
-        (ablation_cam, {}, "pgc", "AblationCAM", False),  # layer2 ends in a ReLU: min is 0
+        (ablation_cam, {}, "pgc", False),  # layer2 ends in a ReLU: min is 0
     ],
     ids=case_id,
 )
 def test_perturbation_variants_match_libraries_on_resnet18(case, resnet18, resnet_x):
-    fn, kwargs, lib, cls_name, differs = case
+    fn, kwargs, lib, differs = case
+    cls_name = library_class(fn, lib)
     x = small(resnet_x, 64)  # layer2: 128 x 8 x 8
     targets = top1(resnet18, x)
     ours = fn(resnet18, x, targets, "layer2", batch_size=64, **kwargs)

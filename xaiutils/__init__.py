@@ -6,6 +6,7 @@ Each module's docstring names the lesson that introduces it.
 
 from xaiutils.hooks import Capture, count_hooks, feature_maps, preserved_state
 from xaiutils.images import annotation, load_photo, photo_names, scale_box, to_rgb
+from xaiutils.methods.registry import METHODS, explain
 from xaiutils.models import (
     LayerNotFoundError,
     class_names,
@@ -20,12 +21,14 @@ from xaiutils.viz import CMAP, draw_boxes, normalize, overlay, show_grid
 
 __all__ = [
     "CMAP",
+    "METHODS",
     "Capture",
     "LayerNotFoundError",
     "annotation",
     "class_names",
     "count_hooks",
     "draw_boxes",
+    "explain",
     "feature_maps",
     "get_layer",
     "layer_names",

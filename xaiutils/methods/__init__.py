@@ -8,7 +8,9 @@ One module per family, all re-exported here (``from xaiutils.methods import grad
   guided Grad-CAM (lesson 03), and :func:`modified_rectifiers` (lessons 02 and 03);
 * :mod:`xaiutils.methods.occlusion`: ZFNet's occlusion experiment (lesson 02);
 * :mod:`xaiutils.methods.variants`: Grad-CAM++, XGrad-CAM, HiResCAM, Layer-CAM, Score-CAM,
-  Ablation-CAM and Eigen-CAM (lesson 07).
+  Ablation-CAM and Eigen-CAM (lesson 07);
+* :mod:`xaiutils.methods.registry`: :data:`METHODS`, every method with its family, cost,
+  paper and library counterparts, and :func:`explain`, the front door that runs any of them.
 
 Conventions, for every method: ``method(model, x, target, layer)`` with a batch ``x`` of shape
 ``(N, C, H, W)``, ``target`` ``None`` (top-1), one class, or one per sample; maps come back
@@ -41,6 +43,7 @@ from xaiutils.methods.gradients import (
     vanilla_gradient,
 )
 from xaiutils.methods.occlusion import OcclusionResult, occlusion
+from xaiutils.methods.registry import METHODS, Method, explain, get_method
 from xaiutils.methods.variants import (
     ablation_cam,
     eigen_cam,
@@ -52,8 +55,10 @@ from xaiutils.methods.variants import (
 )
 
 __all__ = [
+    "METHODS",
     "Layer",
     "LayerPass",
+    "Method",
     "OcclusionResult",
     "Target",
     "ablation_cam",
@@ -63,8 +68,10 @@ __all__ = [
     "combine",
     "deconvnet",
     "eigen_cam",
+    "explain",
     "grad_cam",
     "grad_cam_pp",
+    "get_method",
     "gradient_colour",
     "gradient_grayscale",
     "guided_backprop",

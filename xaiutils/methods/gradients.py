@@ -22,6 +22,8 @@ from torch import nn
 
 from xaiutils.hooks import preserved_state
 from xaiutils.methods.cam import grad_cam, upsample
+from xaiutils.progress import progress as bar
+from xaiutils.progress import wanted
 from xaiutils.validation import (
     Layer,
     Target,
@@ -242,6 +244,7 @@ def smoothgrad(
     sigma: float = 0.15,
     batch_size: int = 8,
     seed: int = 0,
+    progress: bool | None = None,
 ) -> torch.Tensor:
     r"""SmoothGrad (Smilkov et al. 2017): the mean gradient over noisy copies. Lesson 03.
 
@@ -256,13 +259,15 @@ def smoothgrad(
     state is left untouched), the same draws for every sample, scaled to its range: so
     ``batch_size`` changes the speed, not the result, and a sample's map is the same alone or in
     a batch.
-    ``target=None`` means each clean sample's top-1. Returns ``(N, C, H, W)``.
+    ``target=None`` means each clean sample's top-1. ``progress``: a bar over the batches
+    (``None``: when a person is watching, :mod:`xaiutils.progress`). Returns ``(N, C, H, W)``.
     """
     check_model(model)
     check_batch(x, model=model)
     samples, batch_size = positive_int(samples, "samples"), positive_int(batch_size, "batch_size")
     sigma, seed = in_range(sigma, "sigma", 0), positive_int(seed, "seed", minimum=0)
     check_target(target, len(x))
+    show = wanted(progress)
     x, n = x.detach(), x.shape[0]
     with preserved_state(model):  # None: each clean sample's top-1, one more forward pass
         targets = targets_or_top1(model, x, target)  # checked against the logits later
@@ -274,9 +279,10 @@ def smoothgrad(
     scale = sigma * (x.amax(dim=(1, 2, 3)) - x.amin(dim=(1, 2, 3)))
     noisy = (x[:, None] + scale.view(n, 1, 1, 1, 1) * noise).flatten(0, 1)
     t = targets.repeat_interleave(samples)
+    batches = range(0, n * samples, batch_size)
     grads = [
         input_gradient(model, noisy[i : i + batch_size], t[i : i + batch_size])
-        for i in range(0, n * samples, batch_size)
+        for i in bar(batches, total=len(batches), desc="SmoothGrad", enabled=show)
     ]
     return torch.cat(grads).view(n, samples, *x.shape[1:]).mean(dim=1)
 

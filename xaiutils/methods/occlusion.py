@@ -26,6 +26,8 @@ import torch
 from torch import nn
 
 from xaiutils.hooks import preserved_state
+from xaiutils.progress import progress as bar
+from xaiutils.progress import wanted
 from xaiutils.validation import (
     Target,
     check_batch,
@@ -165,6 +167,7 @@ def occlusion(
     stride: Pair = 16,
     fill: float | Sequence[float] = 0.0,
     batch_size: int = DEFAULT_BATCH_SIZE,
+    progress: bool | None = None,
 ) -> OcclusionResult:
     r"""ZFNet's occlusion experiment (Zeiler & Fergus, ECCV 2014). Lesson 02.
 
@@ -195,6 +198,8 @@ def occlusion(
     batch_size
         How many occluded copies go through one forward pass. The result does not depend on
         it; the speed does (see ``DEFAULT_BATCH_SIZE``).
+    progress
+        A progress bar: ``None`` shows one when a person is watching (:mod:`xaiutils.progress`).
 
     Returns
     -------
@@ -207,6 +212,7 @@ def occlusion(
     (h, w), (sh, sw) = _pair(window, "window"), _pair(stride, "stride")
     batch_size = positive_int(batch_size, "batch_size")
     check_target(target, len(x))
+    show = wanted(progress)
     n, channels, height, width = x.shape
     if h > height or w > width:
         raise ValueError(
@@ -229,7 +235,8 @@ def occlusion(
     with preserved_state(model), torch.no_grad():
         base = check_logits(model(x), n)
         targets = resolve_targets(base, target)
-        for start in range(0, jobs, batch_size):
+        batches = range(0, jobs, batch_size)
+        for start in bar(batches, total=len(batches), desc="occlusion", enabled=show):
             index = torch.arange(start, min(start + batch_size, jobs))
             samples = index // len(corners)
             copies = x[samples]  # advanced indexing: already a copy
