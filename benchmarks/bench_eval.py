@@ -32,7 +32,7 @@ from xaiutils.composites import make_composite
 from xaiutils.evaluation import deletion, insertion, score_maps
 from xaiutils.methods import METHODS, explain, grad_cam, upsample
 from xaiutils.methods.occlusion import occlusion
-from xaiutils.metrics import default_stages, sanity_check
+from xaiutils.sanity import default_stages, sanity_check
 
 # Lesson 08's settings for the registry's methods (the lesson says why).
 LAYER = {"score-cam": "blocks.1"}  # every other CAM at bn2

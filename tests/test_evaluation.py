@@ -8,7 +8,7 @@ from torch import nn
 
 from xaiutils.evaluation import blur, deletion, insertion, perturbation_curve, score_maps
 from xaiutils.methods.cam import grad_cam, upsample
-from xaiutils.metrics import cascading_randomization, default_stages, sanity_check
+from xaiutils.sanity import cascading_randomization, default_stages, sanity_check
 
 
 class RegionSum(nn.Module):

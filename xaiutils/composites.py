@@ -19,7 +19,7 @@ import torch
 from PIL import Image
 
 from xaiutils.images import annotation, load_photo, scale_box, to_rgb
-from xaiutils.metrics import Box, region_mask
+from xaiutils.metrics import XYXY, region_mask
 from xaiutils.models import Preprocessing, preprocessing
 from xaiutils.validation import positive_int
 
@@ -46,7 +46,7 @@ class Composite:
     names: tuple[str, ...]
     classes: tuple[int, ...]
     tiles: tuple[tuple[int, int, int, int], ...]
-    boxes: tuple[Box, ...]
+    boxes: tuple[XYXY, ...]
 
     @property
     def size(self) -> tuple[int, int]:
@@ -62,13 +62,13 @@ class Composite:
         return np.stack([region_mask(b, self.size) for b in self.boxes])
 
     def input(self, pre: Preprocessing | None = None) -> torch.Tensor:
-        """The model's input ``(1, 3, H, W)``: the pixels, normalised (no resize).
+        """The model's input ``(1, 3, H, W)``: the pixels, standardised (no resize).
 
         ``pre`` defaults to the course's EfficientNet preprocessing; only its mean and std
         are used, the composite keeps its own size.
         """
         pre = preprocessing() if pre is None else pre
-        return pre.normalize(torch.from_numpy(self.pixels).permute(2, 0, 1)[None].contiguous())
+        return pre.standardize(torch.from_numpy(self.pixels).permute(2, 0, 1)[None].contiguous())
 
 
 def make_composite(

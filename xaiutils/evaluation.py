@@ -22,12 +22,11 @@ from typing import Literal
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from xaiutils.hooks import preserved_state
 from xaiutils.metrics import (
-    Box,
+    XYXY,
     box_from_map,
     energy_in_region,
     iou,
@@ -57,15 +56,11 @@ __all__ = [
 
 def blur(x: torch.Tensor, kernel: int = 11, sigma: float = 5.0) -> torch.Tensor:
     """A Gaussian blur of a batch ``(N, C, H, W)``, channel by channel; RISE's insertion start
-    (``kernel = 11``, ``sigma = 5``). Borders are padded by reflection."""
-    r = torch.arange(kernel, dtype=x.dtype, device=x.device) - (kernel - 1) / 2
-    g = torch.exp(-(r**2) / (2 * sigma**2))
-    g = g / g.sum()
-    c = x.shape[1]
-    pad = kernel // 2
-    y = F.pad(x, (pad, pad, pad, pad), mode="reflect")
-    y = F.conv2d(y, g.view(1, 1, 1, kernel).expand(c, 1, 1, kernel), groups=c)
-    return F.conv2d(y, g.view(1, 1, kernel, 1).expand(c, 1, kernel, 1), groups=c)
+    (``kernel = 11``, ``sigma = 5``). Borders are padded by reflection (torchvision's
+    ``gaussian_blur``)."""
+    from torchvision.transforms.v2.functional import gaussian_blur
+
+    return gaussian_blur(x, [kernel, kernel], [sigma, sigma])
 
 
 @dataclass(frozen=True)
@@ -162,7 +157,7 @@ def perturbation_curve(
         224 x 224; a few steps give a coarser, cheaper estimate).
     baseline
         What "no pixel" looks like. ``"zero"``: 0 in the model's input space, i.e. the
-        normalisation's mean (mid-grey for the course's EfficientNet), RISE's deletion
+        standardisation's mean (mid-grey for the course's EfficientNet), RISE's deletion
         substrate. ``"blur"``: :func:`blur` of ``x``, RISE's insertion substrate (starting
         from grey, the first inserted pixels make sharp-edged patches that are evidence of
         their own; from a blurred image only the detail is added). ``None`` picks RISE's
@@ -290,8 +285,8 @@ def score_maps(
     x: torch.Tensor,
     maps: torch.Tensor,
     target: Target,
-    boxes: Sequence[Box],
-    regions: Sequence[Box | np.ndarray] | None = None,
+    boxes: Sequence[XYXY],
+    regions: Sequence[XYXY | np.ndarray] | None = None,
     *,
     tolerance: float = 15,
     **curve_options: object,

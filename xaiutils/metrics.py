@@ -1,40 +1,34 @@
 """Measure a map against ground truth, and against the same method on a randomised model.
 
-Box from a map and IoU: lesson 04. Pointing game, energy, map similarity and the sanity check
-(cascading randomisation, Adebayo et al. 2018): lesson 08, whose deletion and insertion curves
-(the map against the model's own score) are in :mod:`xaiutils.evaluation`.
+Box from a map and IoU: lesson 04. Pointing game, energy and map similarity: lesson 08, whose
+deletion and insertion curves (the map against the model's own score) are in
+:mod:`xaiutils.evaluation`, and the sanity check (a map against the same method on a
+randomised model) in :mod:`xaiutils.sanity`.
 """
 
 from __future__ import annotations
 
-import copy
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
-
 import numpy as np
 import torch
 from scipy import ndimage
-from torch import nn
 
-from xaiutils.hooks import preserved_state
-from xaiutils.models import get_layer
-from xaiutils.validation import Target, check_batch, check_model, in_range, resolve_targets
+from xaiutils.images import Box
+from xaiutils.validation import in_range
 
 __all__ = [
-    "SanityCheck",
     "box_from_map",
-    "cascading_randomization",
-    "default_stages",
     "energy_in_region",
     "iou",
     "map_similarity",
     "peak",
     "pointing_game",
     "region_mask",
-    "sanity_check",
 ]
 
-Box = tuple[float, float, float, float]
+# Box coordinates (x0, y0, x1, y1), x1 and y1 exclusive. The course's one box *type* is
+# xaiutils.images.Box (an annotated box: label, class, coordinates); every function here takes
+# either it or bare coordinates.
+XYXY = tuple[float, float, float, float]
 
 # 8-connectivity: pixels that touch only at a corner belong to the same region. A thresholded,
 # upsampled map often has thin diagonal bridges; 4-connectivity would cut one object in two.
@@ -89,13 +83,13 @@ def box_from_map(
 
 def _box(box: object, name: str) -> tuple[float, float, float, float]:
     """A box ``(x0, y0, x1, y1)`` as four finite floats (a NaN corner would match nothing)."""
-    values = tuple(float(v) for v in box)  # type: ignore[union-attr]
+    values = tuple(float(v) for v in getattr(box, "xyxy", box))  # type: ignore[union-attr]
     if len(values) != 4 or not all(np.isfinite(values)):
         raise ValueError(f"{name} must be four finite numbers (x0, y0, x1, y1), got {box!r}")
     return values  # type: ignore[return-value]
 
 
-def iou(box_a: Box, box_b: Box) -> float:
+def iou(box_a: XYXY | Box, box_b: XYXY | Box) -> float:
     r"""Intersection over union of two boxes ``(x0, y0, x1, y1)`` (``x1``, ``y1`` exclusive).
 
     .. math::  \mathrm{IoU}(A, B) = \frac{|A \cap B|}{|A| + |B| - |A \cap B|}
@@ -103,18 +97,18 @@ def iou(box_a: Box, box_b: Box) -> float:
     with ``|A| = (x_1 - x_0)(y_1 - y_0)``. 0 for disjoint boxes (or boxes that only touch),
     1 for equal ones. A box with no area raises ``ValueError``.
     """
-    ax0, ay0, ax1, ay1 = _box(box_a, "box_a")
-    bx0, by0, bx1, by1 = _box(box_b, "box_b")
-    area_a, area_b = (ax1 - ax0) * (ay1 - ay0), (bx1 - bx0) * (by1 - by0)
-    if ax1 <= ax0 or ay1 <= ay0 or bx1 <= bx0 or by1 <= by0:
-        raise ValueError(f"boxes need x1 > x0 and y1 > y0, got {box_a} and {box_b}")
-    inter = max(0.0, min(ax1, bx1) - max(ax0, bx0)) * max(0.0, min(ay1, by1) - max(ay0, by0))
-    return inter / (area_a + area_b - inter)
+    from torchvision.ops import box_iou  # the same formula, in float64 here
+
+    a, b = _box(box_a, "box_a"), _box(box_b, "box_b")
+    if a[2] <= a[0] or a[3] <= a[1] or b[2] <= b[0] or b[3] <= b[1]:
+        raise ValueError(f"boxes need x1 > x0 and y1 > y0, got {a} and {b}")
+    boxes = torch.tensor([a, b], dtype=torch.float64)
+    return float(box_iou(boxes[:1], boxes[1:])[0, 0])
 
 
 # --- Lesson 08: pointing game, energy, map similarity ---------------------------------------
 
-Region = np.ndarray | torch.Tensor | Box
+Region = np.ndarray | torch.Tensor | XYXY | Box
 
 
 def _as_map(heatmap: torch.Tensor | np.ndarray) -> np.ndarray:
@@ -149,7 +143,7 @@ def region_mask(region: Region, size: tuple[int, int]) -> np.ndarray:
         return mask.astype(bool)
     x0, y0, x1, y1 = _box(region, "region")
     if x1 <= x0 or y1 <= y0:
-        raise ValueError(f"a box needs x1 > x0 and y1 > y0, got {tuple(region)}")
+        raise ValueError(f"a box needs x1 > x0 and y1 > y0, got {(x0, y0, x1, y1)}")
     rows = (np.arange(size[0]) + 0.5 >= y0) & (np.arange(size[0]) + 0.5 < y1)
     cols = (np.arange(size[1]) + 0.5 >= x0) & (np.arange(size[1]) + 0.5 < x1)
     return rows[:, None] & cols[None, :]
@@ -246,113 +240,3 @@ def map_similarity(
     constant = np.ptp(a) == 0 or np.ptp(b) == 0
     rho = 0.0 if constant else float(spearmanr(a.ravel(), b.ravel()).statistic)
     return rho, float(structural_similarity(a, b, data_range=1.0))
-
-
-# --- Lesson 08: the sanity check (Adebayo et al., NeurIPS 2018) ---------------------------
-
-
-def default_stages(model: nn.Module) -> list[str]:
-    """The model's weighted stages from the output down: the order of the cascade.
-
-    The top-level children that hold parameters, with a ``Sequential``/``ModuleList`` child
-    split into its own children (EfficientNet's ``blocks.0``..``blocks.6``, ResNet's
-    ``layer1.0``...), listed last layer first. For the course's EfficientNet-Lite0:
-    ``classifier, bn2, conv_head, blocks.6, ..., blocks.0, bn1, conv_stem``.
-    """
-
-    def weighted(module: nn.Module) -> bool:
-        return next(module.parameters(), None) is not None
-
-    stages = []
-    for name, child in model.named_children():
-        if not weighted(child):
-            continue
-        if isinstance(child, nn.Sequential | nn.ModuleList):
-            stages += [f"{name}.{sub}" for sub, m in child.named_children() if weighted(m)]
-        else:
-            stages.append(name)
-    return stages[::-1]
-
-
-def cascading_randomization(
-    model: nn.Module, stages: Sequence[str] | None = None, *, seed: int = 0
-) -> Iterator[tuple[str, nn.Module]]:
-    """Randomise a **copy** of the model stage by stage, from the top down. Lesson 08.
-
-    Yields ``(stage, model)`` after each stage's weights are re-drawn, on top of every stage
-    before it (Adebayo et al.'s *cascading* randomisation). The same copy is yielded each
-    time, randomised a stage deeper: use it before asking for the next. The caller's model is
-    never touched (``copy.deepcopy`` first).
-
-    Each parameter tensor is replaced by Gaussian draws with the tensor's own mean and
-    standard deviation: the learned structure is gone, the scale of the activations is about
-    the same (a re-initialisation with a framework's default scale would instead change the
-    scale, and the batch norm's running statistics, kept, would no longer match it). Buffers
-    (running means and variances) stay.
-    """
-    stages = default_stages(model) if stages is None else list(stages)
-    generator = torch.Generator().manual_seed(seed)
-    clone = copy.deepcopy(model).eval()
-    for stage in stages:
-        with torch.no_grad():
-            for p in get_layer(clone, stage).parameters():
-                std = p.std().item() if p.numel() > 1 else 0.0
-                noise = torch.randn(p.shape, generator=generator, dtype=p.dtype)
-                p.copy_(p.mean() + std * noise)
-        yield stage, clone
-
-
-@dataclass(frozen=True)
-class SanityCheck:
-    """How much each method's map moved as the weights were randomised. Lesson 08.
-
-    ``stages``: ``("original", top stage, ...)``; ``maps[method]`` ``(S, N, H, W)``, one per
-    stage (the first on the trained model); ``spearman[method]`` and ``ssim[method]``
-    ``(S, N)``: each map against the original map of the same sample (1 at ``"original"``).
-    """
-
-    stages: tuple[str, ...]
-    maps: dict[str, torch.Tensor]
-    spearman: dict[str, np.ndarray]
-    ssim: dict[str, np.ndarray]
-
-
-MapFunction = Callable[[nn.Module, torch.Tensor, torch.Tensor], torch.Tensor]
-
-
-def sanity_check(
-    model: nn.Module,
-    x: torch.Tensor,
-    target: Target,
-    methods: Mapping[str, MapFunction],
-    stages: Sequence[str] | None = None,
-    *,
-    seed: int = 0,
-) -> SanityCheck:
-    """Adebayo et al.'s model-parameter randomisation test, cascading from the top. Lesson 08.
-
-    ``methods`` maps a name to ``f(model, x, targets) -> maps (N, H, W)`` (each method with
-    its own post-processing, e.g. ``lambda m, x, t: upsample(grad_cam(m, x, t, "bn2"), ...)``).
-    The targets are fixed once, on the trained model (``None``: its top-1), so every stage
-    explains the same class. Randomisation happens on a copy (:func:`cascading_randomization`):
-    ``model`` is left untouched.
-    """
-    check_model(model)
-    check_batch(x, model=model)
-    with preserved_state(model), torch.no_grad():
-        targets = resolve_targets(model(x), target)
-    maps = {name: [f(model, x, targets).detach().float()] for name, f in methods.items()}
-    names = ["original"]
-    for stage, randomized in cascading_randomization(model, stages, seed=seed):
-        names.append(stage)
-        for name, f in methods.items():
-            maps[name].append(f(randomized, x, targets).detach().float())
-    stacked = {name: torch.stack(m) for name, m in maps.items()}
-    spearman, ssim = {}, {}
-    for name, m in stacked.items():
-        pairs = [
-            [map_similarity(m[0, i], m[s, i]) for i in range(m.shape[1])] for s in range(len(m))
-        ]
-        values = np.array(pairs)  # (S, N, 2)
-        spearman[name], ssim[name] = values[..., 0], values[..., 1]
-    return SanityCheck(tuple(names), stacked, spearman, ssim)

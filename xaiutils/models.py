@@ -46,7 +46,7 @@ IMAGENET_STD = (0.229, 0.224, 0.225)
 
 @dataclass(frozen=True)
 class Preprocessing:
-    """How a model wants its input: resize straight to ``size``, scale to [0, 1], normalise.
+    """How a model wants its input: resize straight to ``size``, scale to [0, 1], standardise.
 
     ``pre(image)`` turns one photo (PIL image or ``H x W x 3`` uint8 array) or a list of them
     into a batch ``(N, 3, H, W)``; ``pre.pixels(image)`` gives the resized photo as floats in
@@ -65,8 +65,12 @@ class Preprocessing:
         resized = to_rgb(image).resize((width, height), Image.Resampling.BILINEAR)
         return np.asarray(resized, dtype=np.float32) / 255.0
 
-    def normalize(self, pixels: torch.Tensor) -> torch.Tensor:
-        """``(pixels - mean) / std`` over the channel axis of an ``(N, 3, H, W)`` tensor."""
+    def standardize(self, pixels: torch.Tensor) -> torch.Tensor:
+        """``(pixels - mean) / std`` over the channel axis of an ``(N, 3, H, W)`` tensor.
+
+        torchvision calls this step "normalize"; in this course ``normalize`` means one thing
+        only, the min-max of a map to [0, 1] (:func:`xaiutils.viz.normalize`).
+        """
         mean = torch.tensor(self.mean).view(1, 3, 1, 1)
         std = torch.tensor(self.std).view(1, 3, 1, 1)
         return (pixels - mean) / std
@@ -75,7 +79,7 @@ class Preprocessing:
         if isinstance(images, Image.Image | np.ndarray):
             images = [images]
         batch = np.stack([self.pixels(image) for image in images])
-        return self.normalize(torch.from_numpy(batch).permute(0, 3, 1, 2).contiguous())
+        return self.standardize(torch.from_numpy(batch).permute(0, 3, 1, 2).contiguous())
 
 
 @dataclass(frozen=True)

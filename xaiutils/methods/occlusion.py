@@ -190,10 +190,10 @@ def occlusion(
     window, stride
         The square's size and step in pixels: an int, or ``(height, width)``.
     fill
-        The patch's value **in the model's input space** (after normalisation), one number or
-        one per channel. The default 0.0 is the normalisation's mean: mid-grey (pixel 0.5) for
+        The patch's value **in the model's input space** (after standardisation), one number or
+        one per channel. The default 0.0 is the standardisation's mean: mid-grey (pixel 0.5) for
         the course's EfficientNet (mean = std = 0.5), the ImageNet mean colour for the
-        torchvision models. For a model with another normalisation, pass
+        torchvision models. For a model with another standardisation, pass
         ``(grey - mean) / std`` yourself.
     batch_size
         How many occluded copies go through one forward pass. The result does not depend on

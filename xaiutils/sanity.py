@@ -1,0 +1,131 @@
+"""The sanity check: does a map change when the model's weights are randomised? Lesson 08.
+
+Adebayo et al., "Sanity checks for saliency maps", NeurIPS 2018: randomise the weights stage by
+stage from the top (cascading) and compare each method's maps with the trained model's
+(:func:`xaiutils.metrics.map_similarity`: Spearman rank correlation and SSIM). A map that
+hardly changes does not depend on what the model learned.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import nn
+
+from xaiutils.hooks import preserved_state
+from xaiutils.metrics import map_similarity
+from xaiutils.models import get_layer
+from xaiutils.validation import Target, check_batch, check_model, resolve_targets
+
+__all__ = ["SanityCheck", "cascading_randomization", "default_stages", "sanity_check"]
+
+
+def default_stages(model: nn.Module) -> list[str]:
+    """The model's weighted stages from the output down: the order of the cascade.
+
+    The top-level children that hold parameters, with a ``Sequential``/``ModuleList`` child
+    split into its own children (EfficientNet's ``blocks.0``..``blocks.6``, ResNet's
+    ``layer1.0``...), listed last layer first. For the course's EfficientNet-Lite0:
+    ``classifier, bn2, conv_head, blocks.6, ..., blocks.0, bn1, conv_stem``.
+    """
+
+    def weighted(module: nn.Module) -> bool:
+        return next(module.parameters(), None) is not None
+
+    stages = []
+    for name, child in model.named_children():
+        if not weighted(child):
+            continue
+        if isinstance(child, nn.Sequential | nn.ModuleList):
+            stages += [f"{name}.{sub}" for sub, m in child.named_children() if weighted(m)]
+        else:
+            stages.append(name)
+    return stages[::-1]
+
+
+def cascading_randomization(
+    model: nn.Module, stages: Sequence[str] | None = None, *, seed: int = 0
+) -> Iterator[tuple[str, nn.Module]]:
+    """Randomise a **copy** of the model stage by stage, from the top down. Lesson 08.
+
+    Yields ``(stage, model)`` after each stage's weights are re-drawn, on top of every stage
+    before it (Adebayo et al.'s *cascading* randomisation). The same copy is yielded each
+    time, randomised a stage deeper: use it before asking for the next. The caller's model is
+    never touched (``copy.deepcopy`` first).
+
+    Each parameter tensor is replaced by Gaussian draws with the tensor's own mean and
+    standard deviation: the learned structure is gone, the scale of the activations is about
+    the same (a re-initialisation with a framework's default scale would instead change the
+    scale, and the batch norm's running statistics, kept, would no longer match it). Buffers
+    (running means and variances) stay.
+    """
+    stages = default_stages(model) if stages is None else list(stages)
+    generator = torch.Generator().manual_seed(seed)
+    clone = copy.deepcopy(model).eval()
+    for stage in stages:
+        with torch.no_grad():
+            for p in get_layer(clone, stage).parameters():
+                std = p.std().item() if p.numel() > 1 else 0.0
+                noise = torch.randn(p.shape, generator=generator, dtype=p.dtype)
+                p.copy_(p.mean() + std * noise)
+        yield stage, clone
+
+
+@dataclass(frozen=True)
+class SanityCheck:
+    """How much each method's map moved as the weights were randomised. Lesson 08.
+
+    ``stages``: ``("original", top stage, ...)``; ``maps[method]`` ``(S, N, H, W)``, one per
+    stage (the first on the trained model); ``spearman[method]`` and ``ssim[method]``
+    ``(S, N)``: each map against the original map of the same sample (1 at ``"original"``).
+    """
+
+    stages: tuple[str, ...]
+    maps: dict[str, torch.Tensor]
+    spearman: dict[str, np.ndarray]
+    ssim: dict[str, np.ndarray]
+
+
+MapFunction = Callable[[nn.Module, torch.Tensor, torch.Tensor], torch.Tensor]
+
+
+def sanity_check(
+    model: nn.Module,
+    x: torch.Tensor,
+    target: Target,
+    methods: Mapping[str, MapFunction],
+    stages: Sequence[str] | None = None,
+    *,
+    seed: int = 0,
+) -> SanityCheck:
+    """Adebayo et al.'s model-parameter randomisation test, cascading from the top. Lesson 08.
+
+    ``methods`` maps a name to ``f(model, x, targets) -> maps (N, H, W)`` (each method with
+    its own post-processing, e.g. ``lambda m, x, t: upsample(grad_cam(m, x, t, "bn2"), ...)``).
+    The targets are fixed once, on the trained model (``None``: its top-1), so every stage
+    explains the same class. Randomisation happens on a copy (:func:`cascading_randomization`):
+    ``model`` is left untouched.
+    """
+    check_model(model)
+    check_batch(x, model=model)
+    with preserved_state(model), torch.no_grad():
+        targets = resolve_targets(model(x), target)
+    maps = {name: [f(model, x, targets).detach().float()] for name, f in methods.items()}
+    names = ["original"]
+    for stage, randomized in cascading_randomization(model, stages, seed=seed):
+        names.append(stage)
+        for name, f in methods.items():
+            maps[name].append(f(randomized, x, targets).detach().float())
+    stacked = {name: torch.stack(m) for name, m in maps.items()}
+    spearman, ssim = {}, {}
+    for name, m in stacked.items():
+        pairs = [
+            [map_similarity(m[0, i], m[s, i]) for i in range(m.shape[1])] for s in range(len(m))
+        ]
+        values = np.array(pairs)  # (S, N, 2)
+        spearman[name], ssim[name] = values[..., 0], values[..., 1]
+    return SanityCheck(tuple(names), stacked, spearman, ssim)
