@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from xaiutils import progress as xp
-from xaiutils.methods import occlusion, smoothgrad
+from xaiutils.methods import ablation_cam, occlusion, score_cam, smoothgrad
 
 
 def test_off_in_ci_and_when_told_on_when_asked(monkeypatch):
@@ -41,3 +41,17 @@ def test_the_bar_changes_nothing_but_stderr(capfd):
     assert torch.equal(shown.prob, quiet[0].prob)
     assert torch.equal(smoothgrad(model, x, 0, samples=4, progress=True), quiet[1])
     assert "SmoothGrad" in capfd.readouterr().err
+
+
+@pytest.mark.parametrize("method, desc", [(score_cam, "Score-CAM"), (ablation_cam, "Ablation-CAM")])
+def test_score_and_ablation_cam_show_a_bar_when_asked(capfd, method, desc):
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(
+        torch.nn.Conv2d(3, 4, 3), torch.nn.ReLU(), torch.nn.AdaptiveAvgPool2d(1),
+        torch.nn.Flatten(), torch.nn.Linear(4, 3),
+    ).eval()  # fmt: skip
+    x = torch.randn(2, 3, 12, 12)
+    quiet = method(model, x, 0, "1", batch_size=2)
+    assert capfd.readouterr().err == ""
+    assert torch.equal(method(model, x, 0, "1", batch_size=2, progress=True), quiet)
+    assert desc in capfd.readouterr().err

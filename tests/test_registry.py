@@ -104,3 +104,14 @@ def test_explain_says_when_a_layer_is_missing_or_not_taken():
         explain(model, x, "vanilla-gradient", 0, "features")
     with pytest.raises(ValueError, match="unknown method 'gradcam'"):
         explain(model, x, "gradcam", 0, "features")
+
+
+def test_the_package_exports_exactly_what_its_modules_export():
+    modules = ["ablation", "cam", "gradients", "occlusion", "registry", "tokens", "variants"]
+    exported = set()
+    for name in modules:
+        module = importlib.import_module(f"xaiutils.methods.{name}")
+        assert all(hasattr(module, n) for n in module.__all__), name
+        exported |= set(module.__all__)
+    assert exported == set(xm.__all__)
+    assert all(getattr(xm, n) is not None for n in xm.__all__)

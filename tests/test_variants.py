@@ -23,14 +23,17 @@ import torch.nn.functional as F
 from tiny import X_TINY, A, TinyGapNet, W
 
 import xaiutils as xu
-from xaiutils.methods import METHODS, cam, grad_cam, upsample
-from xaiutils.methods.variants import (
+from xaiutils.methods import (
+    METHODS,
     ablation_cam,
+    cam,
     eigen_cam,
+    grad_cam,
     grad_cam_pp,
     hires_cam,
     layer_cam,
     score_cam,
+    upsample,
     xgrad_cam,
 )
 
@@ -249,7 +252,7 @@ def test_ablation_through_the_top_equals_the_whole_network(arch, layer, request,
 
 
 def test_ablation_refuses_a_module_called_twice(resnet18, resnet_x):
-    with pytest.raises(RuntimeError, match="run once per forward"):
+    with pytest.raises(ValueError, match="layer must run once per forward"):
         ablation_cam(resnet18, resnet_x[:1], 0, "layer1.0.relu")  # shared by conv1 and the sum
 
 

@@ -22,9 +22,9 @@ import torch
 from torch import nn
 
 from xaiutils.hooks import preserved_state
-from xaiutils.methods import Layer, Target, cam, grad_cam, upsample
+from xaiutils.methods import cam, grad_cam, upsample
 from xaiutils.models import get_layer
-from xaiutils.validation import check_batch, check_model, targets_or_top1
+from xaiutils.validation import Layer, Target, check_batch, check_model, targets_or_top1
 from xaiutils.viz import normalize
 
 __all__ = [

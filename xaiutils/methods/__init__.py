@@ -1,37 +1,39 @@
 """The course's explanation methods, each from scratch and short.
 
-One module per family, all re-exported here (``from xaiutils.methods import grad_cam``):
+One module per family, all re-exported here (``from xaiutils.methods import grad_cam``); this
+package's ``__all__`` is exactly the union of theirs (a test checks it):
 
 * :mod:`xaiutils.methods.cam`: the shared mechanism (:func:`layer_pass`, :func:`weighted_cam`),
   CAM (lesson 04), Grad-CAM (lesson 05), :func:`upsample`;
 * :mod:`xaiutils.methods.gradients`: vanilla gradient, guided backprop, deconvnet, SmoothGrad,
   guided Grad-CAM (lesson 03), and :func:`modified_rectifiers` (lessons 02 and 03);
 * :mod:`xaiutils.methods.occlusion`: ZFNet's occlusion experiment (lesson 02);
-* :mod:`xaiutils.methods.variants`: Grad-CAM++, XGrad-CAM, HiResCAM, Layer-CAM, Score-CAM,
-  Ablation-CAM and Eigen-CAM (lesson 07);
+* :mod:`xaiutils.methods.variants`: Grad-CAM++, XGrad-CAM, HiResCAM, Layer-CAM, Score-CAM and
+  Eigen-CAM, and :mod:`xaiutils.methods.ablation`: Ablation-CAM (lesson 07);
+* :mod:`xaiutils.methods.tokens`: ``reshape=`` for a transformer's tokens, :func:`vit_reshape`
+  and :func:`swin_reshape` (timm's layouts; lesson 07);
 * :mod:`xaiutils.methods.registry`: :data:`METHODS`, every method with its family, cost,
   paper and library counterparts, and :func:`explain`, the front door that runs any of them.
 
 Conventions, for every method: ``method(model, x, target, layer)`` with a batch ``x`` of shape
 ``(N, C, H, W)``, ``target`` ``None`` (top-1), one class, or one per sample; maps come back
-raw, one per sample; the model comes back exactly as it went in.
+raw, one per sample; the model comes back exactly as it went in. The argument checks they all
+share (and the ``Target`` and ``Layer`` types) are in :mod:`xaiutils.validation`.
 """
 
+from xaiutils.methods.ablation import ablation_cam
 from xaiutils.methods.cam import (
-    Layer,
     LayerPass,
-    Target,
     cam,
     cam_head,
-    check_batch,
     combine,
     grad_cam,
     layer_pass,
-    resolve_targets,
     upsample,
     weighted_cam,
 )
 from xaiutils.methods.gradients import (
+    RECTIFIERS,
     deconvnet,
     gradient_colour,
     gradient_grayscale,
@@ -42,10 +44,22 @@ from xaiutils.methods.gradients import (
     smoothgrad,
     vanilla_gradient,
 )
-from xaiutils.methods.occlusion import OcclusionResult, occlusion
+from xaiutils.methods.occlusion import (
+    DEFAULT_BATCH_SIZE,
+    OcclusionResult,
+    occlusion,
+    window_starts,
+)
 from xaiutils.methods.registry import METHODS, Method, explain, get_method
+from xaiutils.methods.tokens import (
+    Reshape,
+    TokenGrid,
+    check_reshape,
+    feature_map,
+    swin_reshape,
+    vit_reshape,
+)
 from xaiutils.methods.variants import (
-    ablation_cam,
     eigen_cam,
     grad_cam_pp,
     hires_cam,
@@ -55,23 +69,26 @@ from xaiutils.methods.variants import (
 )
 
 __all__ = [
+    "DEFAULT_BATCH_SIZE",
     "METHODS",
-    "Layer",
+    "RECTIFIERS",
     "LayerPass",
     "Method",
     "OcclusionResult",
-    "Target",
+    "Reshape",
+    "TokenGrid",
     "ablation_cam",
     "cam",
     "cam_head",
-    "check_batch",
+    "check_reshape",
     "combine",
     "deconvnet",
     "eigen_cam",
     "explain",
+    "feature_map",
+    "get_method",
     "grad_cam",
     "grad_cam_pp",
-    "get_method",
     "gradient_colour",
     "gradient_grayscale",
     "guided_backprop",
@@ -82,11 +99,13 @@ __all__ = [
     "layer_pass",
     "modified_rectifiers",
     "occlusion",
-    "resolve_targets",
     "score_cam",
     "smoothgrad",
+    "swin_reshape",
     "upsample",
     "vanilla_gradient",
+    "vit_reshape",
     "weighted_cam",
+    "window_starts",
     "xgrad_cam",
 ]

@@ -8,7 +8,9 @@ Every method takes ``(model, x, target, layer)``:
 * ``x``: a batch ``(N, C, H, W)``;
 * ``target``: ``None`` (each sample's top-1 class), one class index for the whole batch, or one
   per sample (a sequence or a 1-D tensor);
-* ``layer``: a dotted module name (``"bn2"``, ``"layer4"``, ``"features.29"``) or the module.
+* ``layer``: a dotted module name (``"bn2"``, ``"layer4"``, ``"features.29"``) or the module;
+* ``reshape`` (Grad-CAM and its variants): ``None``, or for a layer whose output is not a map
+  ``(N, K, h, w)``, like a transformer's tokens, a function that makes it one (:mod:`.tokens`).
 
 and returns raw maps ``(N, h, w)`` at the layer's resolution. Post-processing is separate and
 named: :func:`upsample` to the input size, :func:`xaiutils.viz.normalize` to [0, 1].
@@ -30,6 +32,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from xaiutils.hooks import Capture, preserved_state
+from xaiutils.methods.tokens import Reshape, check_reshape, feature_map
 from xaiutils.models import layer_names
 from xaiutils.validation import (
     Layer,
@@ -41,21 +44,15 @@ from xaiutils.validation import (
     check_target,
     positive_int,
     resolve_targets,
-    targets_or_top1,
 )
 
 __all__ = [
-    "Layer",
     "LayerPass",
-    "Target",
     "cam",
     "cam_head",
-    "check_batch",
     "combine",
     "grad_cam",
     "layer_pass",
-    "resolve_targets",
-    "targets_or_top1",
     "upsample",
     "weighted_cam",
 ]
@@ -65,7 +62,8 @@ __all__ = [
 class LayerPass:
     """What one forward pass (and the backward from the target logits) saw at a layer.
 
-    ``activations`` ``A`` and ``gradients`` ``G = d y^c / d A`` are ``(N, K, h, w)``;
+    ``activations`` ``A`` and ``gradients`` ``G = d y^c / d A`` are ``(N, K, h, w)`` (after
+    ``reshape``, if :func:`layer_pass` was given one);
     ``logits`` ``(N, classes)``; ``targets`` ``(N,)``. All detached.
     """
 
@@ -76,8 +74,9 @@ class LayerPass:
 
 
 def layer_pass(
-    model: nn.Module, x: torch.Tensor, target: Target, layer: Layer, *, gradients: bool = True
-) -> LayerPass:
+    model: nn.Module, x: torch.Tensor, target: Target, layer: Layer, *, gradients: bool = True,
+    reshape: Reshape | None = None,
+) -> LayerPass:  # fmt: skip
     """Forward ``x``, keep the layer's output, and back-propagate the target logits to it.
 
     The backward stops at the layer: no gradient is computed for the weights or the input
@@ -86,11 +85,16 @@ def layer_pass(
     hook switches recording on at the layer (``Capture(..., record_from_here=True)``). So at a
     deep layer the whole costs little more than a plain forward. Samples are independent in
     eval mode, so one backward of the *sum* of the target logits gives every sample's gradient.
+
+    ``reshape``: a function from the layer's raw output to a map ``(N, K, h, w)`` (a ViT's
+    tokens: :func:`~.tokens.vit_reshape`), applied to the activation and to the gradient taken
+    with respect to the raw output, as pytorch-grad-cam's ``reshape_transform``.
     """
     check_model(model)
     check_batch(x, model=model)
     module = check_layer(model, layer)
     check_target(target, len(x))
+    check_reshape(reshape)
     with (
         torch.inference_mode(False),  # called under inference_mode: autograd is still needed
         preserved_state(model),
@@ -105,12 +109,7 @@ def layer_pass(
                 "from the input to the logits (see xu.layer_names(model))"
             )
         activation = cap.activation
-        if activation.ndim != 4:
-            raise ValueError(
-                f"layer {layer!r} gives shape {tuple(activation.shape)}; CAM methods need a "
-                "convolutional feature map (N, K, h, w): choose an earlier layer, or a token "
-                "layer reshaped to (N, K, h, w)"
-            )
+        maps = feature_map(activation.detach(), reshape, layer)
         grads = None
         if gradients:
             score = logits.gather(1, targets[:, None]).sum()
@@ -121,7 +120,8 @@ def layer_pass(
                     f"the logits do not depend on layer {layer!r}'s output (no gradient reaches "
                     "it): choose a layer on the path from the input to the logits"
                 )
-    return LayerPass(activation.detach(), grads, logits.detach(), targets)
+            grads = feature_map(grads, reshape, layer)
+    return LayerPass(maps, grads, logits.detach(), targets)
 
 
 def combine(weights: torch.Tensor, activations: torch.Tensor, relu: bool) -> torch.Tensor:
@@ -141,9 +141,10 @@ def weighted_cam(
     channel_weights: ChannelWeights,
     *,
     relu: bool = True,
+    reshape: Reshape | None = None,
 ) -> torch.Tensor:
     """The shared mechanism: ``ReLU(sum_k w_k^c A^k)`` with weights from ``channel_weights``."""
-    p = layer_pass(model, x, target, layer)
+    p = layer_pass(model, x, target, layer, reshape=reshape)
     return combine(channel_weights(p), p.activations, relu)
 
 
@@ -155,6 +156,7 @@ def grad_cam(
     *,
     relu: bool = True,
     counterfactual: bool = False,
+    reshape: Reshape | None = None,
 ) -> torch.Tensor:
     r"""Grad-CAM (Selvaraju et al., ICCV 2017). Lesson 05.
 
@@ -165,12 +167,15 @@ def grad_cam(
     ``y^c`` is the logit of class ``c``; ``A^k`` channel ``k`` of ``layer``'s output.
     ``counterfactual=True`` negates the gradients: the regions that argue *against* ``c``.
     ``relu=False`` keeps the negative part (captum's ``relu_attributions=False``).
-    Returns ``(N, h, w)`` at the layer's resolution, not normalised.
+    ``reshape``: for a transformer's tokens (:func:`layer_pass`). Returns ``(N, h, w)`` at the
+    layer's resolution, not normalised.
     """
     sign = -1.0 if counterfactual else 1.0
-    return weighted_cam(
-        model, x, target, layer, lambda p: sign * p.gradients.mean(dim=(2, 3)), relu=relu
-    )
+
+    def weights(p: LayerPass) -> torch.Tensor:
+        return sign * p.gradients.mean(dim=(2, 3))
+
+    return weighted_cam(model, x, target, layer, weights, relu=relu, reshape=reshape)
 
 
 def cam_head(

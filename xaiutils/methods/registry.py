@@ -27,6 +27,7 @@ from typing import Literal
 import torch
 from torch import nn
 
+from xaiutils.methods.ablation import ablation_cam
 from xaiutils.methods.cam import cam, grad_cam, upsample
 from xaiutils.methods.gradients import (
     deconvnet,
@@ -37,7 +38,6 @@ from xaiutils.methods.gradients import (
 )
 from xaiutils.methods.occlusion import occlusion
 from xaiutils.methods.variants import (
-    ablation_cam,
     eigen_cam,
     grad_cam_pp,
     hires_cam,

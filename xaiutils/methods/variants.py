@@ -5,7 +5,9 @@ raw maps ``(N, h, w)`` at the layer's resolution (``upsample`` and ``normalize``
 named steps); the model comes back exactly as it went in. Where pytorch-grad-cam or torch-cam
 compute a variant otherwise than its paper, ``convention="pytorch-grad-cam"`` or
 ``"torch-cam"`` reproduces the library exactly (the docstring names its source line);
-``"paper"`` is the default.
+``"paper"`` is the default. Each takes ``reshape=`` for a transformer's tokens (as
+:func:`~.cam.layer_pass`; see :mod:`.tokens`). Ablation-CAM, the seventh variant of lesson 07,
+is in :mod:`.ablation`.
 
 Cost: the gradient variants make one forward and one backward pass, which stops at the layer;
 Eigen-CAM one forward. Score-CAM and Ablation-CAM make one more pass per channel of the layer
@@ -23,10 +25,12 @@ from torch import nn
 
 from xaiutils.hooks import preserved_state
 from xaiutils.methods.cam import LayerPass, combine, layer_pass, weighted_cam
-from xaiutils.validation import Layer, Target, check_layer, check_model, positive_int
+from xaiutils.methods.tokens import Reshape
+from xaiutils.progress import progress as bar
+from xaiutils.progress import wanted
+from xaiutils.validation import Layer, Target, positive_int
 
-__all__ = ["ablation_cam", "eigen_cam", "grad_cam_pp", "hires_cam", "layer_cam", "score_cam",
-           "xgrad_cam"]  # fmt: skip
+__all__ = ["eigen_cam", "grad_cam_pp", "hires_cam", "layer_cam", "score_cam", "xgrad_cam"]
 
 Convention = Literal["paper", "pytorch-grad-cam", "torch-cam"]
 PGC, TC = "pytorch-grad-cam", "torch-cam"
@@ -35,13 +39,13 @@ PGC, TC = "pytorch-grad-cam", "torch-cam"
 CHANNELS_LAST = torch.channels_last
 
 
-def _check(convention: str, *allowed: str) -> None:
+def check_convention(convention: str, *allowed: str) -> None:
     if convention not in ("paper", *allowed):
         choices = ", ".join(repr(c) for c in ("paper", *allowed))
         raise ValueError(f"convention must be one of {choices}, not {convention!r}")
 
 
-def _check_scores(scores: torch.Tensor, method: str) -> None:
+def check_scores(scores: torch.Tensor, method: str) -> None:
     """The masked or ablated inputs' logits are all finite (else every weight is NaN)."""
     if not bool(torch.isfinite(scores).all()):
         raise ValueError(
@@ -57,7 +61,7 @@ def _safe_div(num: torch.Tensor, den: torch.Tensor) -> torch.Tensor:
 
 def grad_cam_pp(
     model: nn.Module, x: torch.Tensor, target: Target, layer: Layer, *, relu: bool = True,
-    convention: Convention = "paper",
+    convention: Convention = "paper", reshape: Reshape | None = None,
 ) -> torch.Tensor:  # fmt: skip
     r"""Grad-CAM++ (Chattopadhay et al., WACV 2018), eq. 19. Lesson 07.
 
@@ -79,7 +83,7 @@ def grad_cam_pp(
     ``"torch-cam"`` has ``alpha = g^2``: gradient.py's ``alpha[idx][mask].div_(d[mask] + eps)``
     divides a copy made by the boolean index, so ``w = sum_ij ReLU(g)^3``.
     """
-    _check(convention, PGC, TC)
+    check_convention(convention, PGC, TC)
 
     def weights(p: LayerPass) -> torch.Tensor:
         g, a = p.gradients, p.activations
@@ -92,12 +96,13 @@ def grad_cam_pp(
                 alpha = _safe_div(alpha, den)
         return (alpha * g.clamp_min(0)).sum(dim=(2, 3))
 
-    return weighted_cam(model, x, target, layer, weights, relu=relu)
+    return weighted_cam(model, x, target, layer, weights, relu=relu, reshape=reshape)
 
 
 def xgrad_cam(
-    model: nn.Module, x: torch.Tensor, target: Target, layer: Layer, *, relu: bool = True
-) -> torch.Tensor:
+    model: nn.Module, x: torch.Tensor, target: Target, layer: Layer, *, relu: bool = True,
+    convention: Convention = "paper", reshape: Reshape | None = None,
+) -> torch.Tensor:  # fmt: skip
     r"""XGrad-CAM (Fu et al., BMVC 2020, "Axiom-based Grad-CAM"). Lesson 07.
 
     .. math::
@@ -109,19 +114,24 @@ def xgrad_cam(
     the map then satisfies the sensitivity and conservation axioms. It assumes ``A >= 0`` (on
     a signed layer ``sum A`` can be near 0); an all-zero channel gets weight 0. pytorch-grad-cam
     divides each term by ``sum A + 1e-7`` (xgrad_cam.py), torch-cam the sum by
-    ``sum A + 1e-8`` (gradient.py): on a ReLU layer both equal this to float32 round-off.
+    ``sum A + 1e-8`` (gradient.py): on a ReLU layer both equal this to float32 round-off. Not
+    on a signed one, like a transformer's LayerNorm output, whose 49 values of about 1 can sum
+    to 3e-3: ``convention="pytorch-grad-cam"`` adds its ``1e-7``.
     """
+    check_convention(convention, PGC)
 
     def weights(p: LayerPass) -> torch.Tensor:
-        a = p.activations
-        return _safe_div((p.gradients * a).sum(dim=(2, 3)), a.sum(dim=(2, 3)))
+        a, eps = p.activations, 1e-7 if convention == PGC else 0.0
+        num, den = (p.gradients * a).sum(dim=(2, 3)), a.sum(dim=(2, 3))
+        return num / (den + eps) if eps else _safe_div(num, den)
 
-    return weighted_cam(model, x, target, layer, weights, relu=relu)
+    return weighted_cam(model, x, target, layer, weights, relu=relu, reshape=reshape)
 
 
 def hires_cam(
-    model: nn.Module, x: torch.Tensor, target: Target, layer: Layer, *, relu: bool = True
-) -> torch.Tensor:
+    model: nn.Module, x: torch.Tensor, target: Target, layer: Layer, *, relu: bool = True,
+    reshape: Reshape | None = None,
+) -> torch.Tensor:  # fmt: skip
     r"""HiResCAM (Draelos & Carin, 2020). Lesson 07.
 
     .. math::  L^c = \mathrm{ReLU}\Big(\sum_k \frac{\partial y^c}{\partial A^k} \odot A^k\Big)
@@ -131,14 +141,15 @@ def hires_cam(
     divided by ``h * w``, and (without the ReLU) its cells sum to the logit minus the bias.
     The same in pytorch-grad-cam (hirescam.py).
     """
-    p = layer_pass(model, x, target, layer)
+    p = layer_pass(model, x, target, layer, reshape=reshape)
     maps = (p.gradients * p.activations).sum(dim=1)
     return maps.clamp_min(0) if relu else maps
 
 
 def layer_cam(
-    model: nn.Module, x: torch.Tensor, target: Target, layer: Layer, *, relu: bool = True
-) -> torch.Tensor:
+    model: nn.Module, x: torch.Tensor, target: Target, layer: Layer, *, relu: bool = True,
+    reshape: Reshape | None = None,
+) -> torch.Tensor:  # fmt: skip
     r"""Layer-CAM (Jiang et al., IEEE TIP 2021). Lesson 07.
 
     .. math::  L^c = \mathrm{ReLU}\Big(\sum_k \mathrm{ReLU}\Big(
@@ -149,14 +160,14 @@ def layer_cam(
     to fuse layers; torch-cam applies it in ``fuse_cams`` only.) The same in pytorch-grad-cam
     (layer_cam.py) and torch-cam (gradient.py).
     """
-    p = layer_pass(model, x, target, layer)
+    p = layer_pass(model, x, target, layer, reshape=reshape)
     maps = (p.gradients.clamp_min(0) * p.activations).sum(dim=1)
     return maps.clamp_min(0) if relu else maps
 
 
 def eigen_cam(
     model: nn.Module, x: torch.Tensor, target: Target, layer: Layer, *, relu: bool = False,
-    convention: Convention = "paper",
+    convention: Convention = "paper", reshape: Reshape | None = None,
 ) -> torch.Tensor:  # fmt: skip
     r"""Eigen-CAM (Muhammad & Yeasin, IJCNN 2020). Lesson 07.
 
@@ -172,8 +183,8 @@ def eigen_cam(
     ``np.linalg.svd(..., full_matrices=True)`` call here): its base class's ReLU
     (``relu=True``) may then keep the background rather than the object.
     """
-    _check(convention, PGC)
-    a = layer_pass(model, x, target, layer, gradients=False).activations
+    check_convention(convention, PGC)
+    a = layer_pass(model, x, target, layer, gradients=False, reshape=reshape).activations
     # The SVD in float32 at least (LAPACK has no half precision); the map in A's dtype.
     o = a.flatten(2).transpose(1, 2).to(torch.promote_types(a.dtype, torch.float32))  # (N, hw, K)
     if convention == PGC:
@@ -206,7 +217,8 @@ def _score_masks(a: torch.Tensor, size: tuple[int, int], convention: str) -> tor
 
 def score_cam(
     model: nn.Module, x: torch.Tensor, target: Target, layer: Layer, *, relu: bool = True,
-    batch_size: int = 32, convention: Convention = "paper",
+    batch_size: int = 32, convention: Convention = "paper", reshape: Reshape | None = None,
+    progress: bool | None = None,
 ) -> torch.Tensor:  # fmt: skip
     r"""Score-CAM (Wang et al., CVPR workshops 2020), Algorithm 1. Lesson 07.
 
@@ -228,10 +240,14 @@ def score_cam(
     then divides by ``max - min + 1e-8`` (score_cam.py). ``"torch-cam"`` normalises at the
     layer's size (``+ 1e-8``), then upsamples (activation.py, ``_get_weights`` and
     ``_masked_input_chunk``), so a mask's maximum falls below 1.
+
+    ``progress``: a bar over the batches (``None``: when a person watches; see
+    :mod:`xaiutils.progress`).
     """
-    _check(convention, PGC, TC)
+    check_convention(convention, PGC, TC)
     batch_size = positive_int(batch_size, "batch_size")
-    p = layer_pass(model, x, target, layer, gradients=False)
+    show = wanted(progress)
+    p = layer_pass(model, x, target, layer, gradients=False, reshape=reshape)
     n, k = p.activations.shape[:2]
     flat = p.activations.flatten(0, 1)[:, None]  # (N*K, 1, h, w)
     sample = torch.arange(n).repeat_interleave(k)
@@ -240,7 +256,8 @@ def score_cam(
     # Scores in float32 at least, whatever the model computes in (half, bfloat16, autocast).
     scores = torch.full((n * k,), torch.nan, dtype=torch.promote_types(x.dtype, torch.float32))
     with preserved_state(model), torch.inference_mode():
-        for start in range(0, len(varying), batch_size):
+        batches = range(0, len(varying), batch_size)
+        for start in bar(batches, total=len(batches), desc="Score-CAM", enabled=show):
             rows = varying[start : start + batch_size]
             masks = _score_masks(flat[rows], tuple(x.shape[-2:]), convention)
             logits = model((masks * x[sample[rows]]).contiguous(memory_format=CHANNELS_LAST))
@@ -248,94 +265,6 @@ def score_cam(
         if constant.any():
             zero = model(torch.zeros_like(x[:1]))[0]
             scores[constant] = zero[p.targets[sample[constant]]].to(scores)
-    _check_scores(scores, "Score-CAM")
+    check_scores(scores, "Score-CAM")
     weights = scores.view(n, k).softmax(dim=1)
     return combine(weights.to(p.activations.dtype), p.activations, relu)
-
-
-def _top_forward(
-    model: nn.Module, layer: nn.Module, x1: torch.Tensor, replacement: torch.Tensor
-) -> torch.Tensor:
-    """Logits when ``layer``'s output is replaced by the batch ``replacement`` ``(B, K, h, w)``.
-
-    The network below the layer runs once, on the one sample ``x1``; the part above on the
-    ``B`` rows (a tensor from below that joins later, a skip, broadcasts from 1 to ``B``).
-    """
-    calls = []
-    handle = layer.register_forward_hook(lambda m, i, o: calls.append(1) or replacement)
-    try:
-        logits = model(x1)
-    finally:
-        handle.remove()
-    if len(calls) != 1 or logits.shape[0] != len(replacement):
-        raise RuntimeError("the layer must run once per forward and its batch reach the "
-                           "output: choose a block or a stage, not a shared module")  # fmt: skip
-    return logits
-
-
-def _pgc_ablation_values(minimum: torch.Tensor, k: int, batch: int) -> torch.Tensor:
-    """pytorch-grad-cam's value for each ablated channel, in its batches of ``batch``."""
-    if minimum == 0:
-        return torch.zeros(k)
-    values = [minimum - 1e7]
-    for _ in range(batch - 1):  # the same float32 steps as its loop over the rows
-        values.append(values[-1] - 1e7)
-    return torch.stack(values)[torch.arange(k) % batch]
-
-
-def ablation_cam(
-    model: nn.Module, x: torch.Tensor, target: Target, layer: Layer, *, relu: bool = True,
-    batch_size: int | None = None, convention: Convention = "paper",
-) -> torch.Tensor:  # fmt: skip
-    r"""Ablation-CAM (Desai & Ramaswamy, WACV 2020). Lesson 07.
-
-    .. math::
-        w^c_k = \frac{y^c - y^c_k}{y^c},\qquad L^c = \mathrm{ReLU}\Big(\sum_k w^c_k A^k\Big)
-
-    ``y^c_k``: the logit with channel ``k`` of the layer set to zero, so the weight is the drop
-    of the score without the channel: no gradient. Zero means "absent" only after a ReLU.
-    (For a negative logit the division flips every weight: the paper assumes ``y^c > 0``;
-    where ``y^c = 0`` exactly, the weight is the drop ``y^c - y^c_k`` itself, not NaN.)
-
-    Cost: one forward, then per channel one pass of the network *above* the layer only (the
-    channels are ablated at the layer; at ``bn2`` that is pooling and the classifier), in
-    batches of ``batch_size`` copies (default: as many as fit in 128 MB); the part below runs
-    once per batch, on one sample.
-
-    ``convention="pytorch-grad-cam"`` reproduces ablation_layer.py: zero only if the layer's
-    minimum is 0; otherwise (a signed layer, like the EfficientNet's linear bottlenecks)
-    ``torch.min(output) - 1e7``, the minimum taken over a batch it has already modified, so row
-    ``j`` of each batch gets ``min - (j + 1) 1e7``. Pass its ``batch_size`` (32 by default,
-    also the default here for this convention). It runs the whole network for each ablation.
-    """
-    _check(convention, PGC)
-    check_model(model)
-    module = check_layer(model, layer)
-    if batch_size is not None:
-        batch_size = positive_int(batch_size, "batch_size")
-    p = layer_pass(model, x, target, layer, gradients=False)
-    a, n, k = p.activations, *p.activations.shape[:2]
-    if convention == PGC:
-        batch_size = batch_size or 32
-    batch_size = batch_size or max(1, min(k, 2**25 // a[0].numel()))
-    # Logits and scores in float32 at least, whatever the model computes in.
-    dtype = torch.promote_types(x.dtype, torch.float32)
-    y = p.logits.gather(1, p.targets[:, None])[:, 0].to(dtype)
-    scores = torch.full((n, k), torch.nan, dtype=dtype)
-    with preserved_state(model), torch.inference_mode():
-        for i in range(n):
-            fill = torch.zeros(k, dtype=a.dtype)
-            if convention == PGC:
-                fill = _pgc_ablation_values(a[i].min(), k, batch_size).to(a.dtype)
-            for start in range(0, k, batch_size):
-                channels = torch.arange(start, min(start + batch_size, k))
-                batch = a[i].expand(len(channels), -1, -1, -1).clone()
-                batch[torch.arange(len(channels)), channels] = fill[channels, None, None]
-                logits = _top_forward(model, module, x[i : i + 1], batch)
-                scores[i, channels] = logits[:, p.targets[i]].to(dtype)
-    _check_scores(scores, "Ablation-CAM")
-    drop = y[:, None] - scores
-    # Where the logit is exactly 0 the paper's division is undefined: keep the drop itself
-    # (same map up to a positive scale, instead of NaN).
-    weights = torch.where(y[:, None] != 0, drop / torch.where(y == 0, 1, y)[:, None], drop)
-    return combine(weights.to(a.dtype), a, relu)
