@@ -24,8 +24,17 @@ $(STAMP):
 	@touch $@
 	@echo "installed into $(VENV) (pyproject.toml checksum $(DEPS_KEY))"
 
+# JupyterLab on lesson 00. As root (containers, cloud and CI machines) it needs --allow-root.
+# jupyter/overrides.json answers the first-run "get notified about Jupyter news?" prompt (no)
+# and turns off update checks: nothing is fetched. LAB_ARGS adds options (the test: a port).
+ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root)
+LAB_ARGS ?=
 lab: $(STAMP)
-	$(BIN)/jupyter lab notebooks/
+	@mkdir -p $(VENV)/share/jupyter/lab/settings
+	@cmp -s jupyter/overrides.json $(VENV)/share/jupyter/lab/settings/overrides.json || \
+		cp jupyter/overrides.json $(VENV)/share/jupyter/lab/settings/overrides.json
+	$(BIN)/jupyter lab $(ROOT_FLAG) --ServerApp.root_dir=notebooks \
+		--LabApp.default_url=/lab/tree/00_setup_and_tour.ipynb $(LAB_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check $(LINTED)
