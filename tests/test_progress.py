@@ -7,6 +7,14 @@ from xaiutils import progress as xp
 from xaiutils.methods import ablation_cam, occlusion, score_cam, smoothgrad
 
 
+def small_net() -> torch.nn.Module:
+    torch.manual_seed(0)
+    return torch.nn.Sequential(
+        torch.nn.Conv2d(3, 4, 3), torch.nn.ReLU(), torch.nn.AdaptiveAvgPool2d(1),
+        torch.nn.Flatten(), torch.nn.Linear(4, 3),
+    ).eval()  # fmt: skip
+
+
 def test_off_in_ci_and_when_told_on_when_asked(monkeypatch):
     monkeypatch.delenv("XAIUTILS_PROGRESS", raising=False)
     monkeypatch.setenv("CI", "true")
@@ -28,11 +36,7 @@ def test_a_terminal_gets_a_bar_a_pipe_does_not(monkeypatch):
 
 
 def test_the_bar_changes_nothing_but_stderr(capfd):
-    torch.manual_seed(0)
-    model = torch.nn.Sequential(
-        torch.nn.Conv2d(3, 4, 3), torch.nn.ReLU(), torch.nn.AdaptiveAvgPool2d(1),
-        torch.nn.Flatten(), torch.nn.Linear(4, 3),
-    ).eval()  # fmt: skip
+    model = small_net()
     x = torch.randn(1, 3, 12, 12)
     quiet = occlusion(model, x, 0, window=4, stride=4), smoothgrad(model, x, 0, samples=4)
     assert capfd.readouterr().err == ""  # the default here: XAIUTILS_PROGRESS=0 (conftest)
@@ -45,11 +49,7 @@ def test_the_bar_changes_nothing_but_stderr(capfd):
 
 @pytest.mark.parametrize("method, desc", [(score_cam, "Score-CAM"), (ablation_cam, "Ablation-CAM")])
 def test_score_and_ablation_cam_show_a_bar_when_asked(capfd, method, desc):
-    torch.manual_seed(0)
-    model = torch.nn.Sequential(
-        torch.nn.Conv2d(3, 4, 3), torch.nn.ReLU(), torch.nn.AdaptiveAvgPool2d(1),
-        torch.nn.Flatten(), torch.nn.Linear(4, 3),
-    ).eval()  # fmt: skip
+    model = small_net()
     x = torch.randn(2, 3, 12, 12)
     quiet = method(model, x, 0, "1", batch_size=2)
     assert capfd.readouterr().err == ""
