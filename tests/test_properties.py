@@ -168,6 +168,11 @@ def cases(draw: st.DrawFn) -> tuple[SmallNet, torch.Tensor, object, torch.dtype]
     n = draw(st.integers(1, 3))
     h, w = draw(st.integers(8, 14)), draw(st.integers(8, 14))
     gen = torch.Generator().manual_seed(draw(st.integers(0, 2**16)))
+    if draw(st.booleans()):  # a user's own .grad (from training, say) must survive untouched
+        for p in model.parameters():
+            p.grad = torch.randn(p.shape, generator=gen).to(dtype)
+    if draw(st.booleans()):  # and so must a frozen layer
+        model.features[0].weight.requires_grad_(False)
     x = torch.randn(n, 3, h, w, generator=gen).to(dtype)
     target = draw(
         st.one_of(
