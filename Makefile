@@ -10,7 +10,7 @@ BIN := $(VENV)/bin
 PIP_ARGS ?=
 DEPS_KEY := $(firstword $(shell cksum pyproject.toml))
 STAMP := $(VENV)/.installed-$(DEPS_KEY)
-LINTED := xaiutils tests benchmarks notebooks conftest.py
+LINTED := xaiutils tests benchmarks notebooks site conftest.py
 
 .PHONY: setup lab test lint unit notebooks book clean
 
@@ -50,14 +50,11 @@ unit: $(STAMP)
 notebooks: $(STAMP)
 	$(BIN)/python -m pytest notebooks --nbval-lax --nbval-current-env -q
 
-# The rendered course: every lesson executed into build/<lesson>.html (not committed).
+# The course as a website: every notebook executed into build/<lesson>.html, linked in order,
+# with build/index.html (from README.md) and MathJax copied in, so it reads offline. One line
+# per notebook (site/build.py).
 book: $(STAMP)
-	@mkdir -p build
-	@set -e; total=$$(ls notebooks/*.ipynb | wc -l); i=0; for nb in notebooks/*.ipynb; do \
-		i=$$((i + 1)); start=$$(date +%s); \
-		XAIUTILS_PROGRESS=0 $(BIN)/jupyter nbconvert --to html --execute --output-dir build --log-level WARN "$$nb"; \
-		echo "[$$i/$$total] $$nb -> build/$$(basename $$nb .ipynb).html ($$(( $$(date +%s) - start )) s)"; \
-	done
+	@$(BIN)/python site/build.py --out build
 
 clean:
 	rm -rf build .pytest_cache .ruff_cache
