@@ -45,7 +45,7 @@ from xaiutils.methods.variants import (
     score_cam,
     xgrad_cam,
 )
-from xaiutils.validation import Layer, Target, check_batch, check_layer, check_model
+from xaiutils.validation import Layer, Target
 
 __all__ = ["METHODS", "Method", "explain", "get_method"]
 
@@ -169,13 +169,10 @@ def explain(
     (``Method.to_input``, see the module's docstring); ``normalize=True`` then min-maxes each
     map to [0, 1]. The model comes back exactly as it went in.
     """
-    m = get_method(method)
-    check_model(model)
-    check_batch(x, model=model)
+    m = get_method(method)  # the method checks model, x, target and layer itself, first
     if m.needs_layer:
         if layer is None:
             raise ValueError(f"{m.name} needs a layer, e.g. layer='bn2' (xu.layer_names(model))")
-        check_layer(model, layer)
         raw = m.function(model, x, target, layer, **options)
     else:
         if layer is not None:
