@@ -117,17 +117,26 @@ def kernel_config() -> Config:
     return config
 
 
-def execute(nb: nbformat.NotebookNode, cwd: Path, timeout: int) -> None:
-    """Run every cell in a fresh `python3` kernel (this Python's), started in `cwd`."""
-    NotebookClient(
-        nb,
-        timeout=timeout,
-        kernel_name="python3",
-        resources={"metadata": {"path": str(cwd)}},
-        extra_arguments=[f"--IPKernelApp.exec_files={KERNEL_STARTUP}"],
-        store_widget_state=False,  # widget state would need scripts from a CDN to show
-        config=kernel_config(),
-    ).execute()
+def execute(nb: nbformat.NotebookNode, cwd: Path, timeout: int, log: Path) -> None:
+    """Run every cell in a fresh `python3` kernel (this Python's), started in `cwd`.
+
+    The kernel process's own stderr goes to `log` (removed if empty), not to ours: on a busy
+    machine ipykernel can print a traceback while it shuts down ("Socket operation on
+    non-socket" from its control thread), after every cell has run. What a cell prints, its
+    warnings included, is in the notebook's outputs, not there.
+    """
+    with log.open("w", encoding="utf-8") as stderr:
+        NotebookClient(
+            nb,
+            timeout=timeout,
+            kernel_name="python3",
+            resources={"metadata": {"path": str(cwd)}},
+            extra_arguments=[f"--IPKernelApp.exec_files={KERNEL_STARTUP}"],
+            store_widget_state=False,  # widget state would need scripts from a CDN to show
+            config=kernel_config(),
+        ).execute(stderr=stderr)
+    if not log.stat().st_size:
+        log.unlink()
 
 
 # --- alt text ---------------------------------------------------------------------------------
@@ -333,10 +342,11 @@ def build(
     for i, page in enumerate(chosen, start=1):
         start = time.perf_counter()
         nb = nbformat.read(page.source, as_version=4)
+        log = out / f"{page.name}.kernel.log"
         try:
-            execute(nb, notebooks, timeout)
+            execute(nb, notebooks, timeout, log)
         except (CellExecutionError, CellTimeoutError, DeadKernelError) as error:
-            raise SystemExit(f"error: {page.source} failed:\n{error}") from None
+            raise SystemExit(f"error: {page.source} failed (kernel log: {log}):\n{error}") from None
         target = out / page.href
         target.write_text(lesson_page(nb, page, pages, course, out, readme), encoding="utf-8")
         written.append(target)
