@@ -37,7 +37,13 @@ from xaiutils.sanity import default_stages, sanity_check
 # Lesson 08's settings for the registry's methods (the lesson says why).
 LAYER = {"score-cam": "blocks.1"}  # every other CAM at bn2
 OPTIONS = {"smoothgrad": {"samples": 4}, "occlusion": {"window": 56, "stride": 56}}
-SKIPPED = ("deconvnet", "guided-grad-cam")
+SKIPPED = (
+    "deconvnet",
+    "guided-grad-cam",
+    "gradient-x-input",
+    "integrated-gradients",
+    "gradient-shap",
+)
 
 
 def lesson_methods(model: torch.nn.Module, x4: torch.Tensor, t: torch.Tensor) -> dict:

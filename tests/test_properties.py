@@ -101,6 +101,8 @@ OPTIONS = {
     "ablation-cam": {"batch_size": 3},
     "smoothgrad": {"samples": 3, "batch_size": 2},
     "occlusion": {"window": 4, "stride": 3},
+    "integrated-gradients": {"steps": 4, "batch_size": 5},
+    "gradient-shap": {"samples": 3, "batch_size": 2},
 }
 KIND = {"upsample": "cam", "abs-sum": "input", "to-pixels": "occlusion"}
 

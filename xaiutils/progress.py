@@ -1,6 +1,7 @@
 """Progress bars for the methods that take more than about a second, when a person is watching.
 
-Score-CAM, Ablation-CAM, occlusion and SmoothGrad loop over batches of forward passes; each takes
+Score-CAM, Ablation-CAM, occlusion, SmoothGrad, Integrated Gradients and GradientSHAP loop
+over batches of passes; each takes
 ``progress=None | True | False``. ``None`` (the default) shows a ``tqdm.auto`` bar (a widget in
 Jupyter, text in a terminal) only when someone can see it:
 

@@ -8,6 +8,8 @@ package's ``__all__`` is exactly the union of theirs (a test checks it):
 * :mod:`xaiutils.methods.gradients`: vanilla gradient, guided backprop, deconvnet, SmoothGrad,
   guided Grad-CAM (lesson 03), and :func:`modified_rectifiers` (lessons 02 and 03);
 * :mod:`xaiutils.methods.occlusion`: ZFNet's occlusion experiment (lesson 02);
+* :mod:`xaiutils.methods.attributions`: gradient x input, Integrated Gradients, GradientSHAP
+  (lesson 04, attributions that add up);
 * :mod:`xaiutils.methods.variants`: Grad-CAM++, XGrad-CAM, HiResCAM, Layer-CAM, Score-CAM and
   Eigen-CAM, and :mod:`xaiutils.methods.ablation`: Ablation-CAM (lesson 07);
 * :mod:`xaiutils.methods.tokens`: ``reshape=`` for a transformer's tokens, :func:`vit_reshape`
@@ -22,6 +24,13 @@ share (and the ``Target`` and ``Layer`` types) are in :mod:`xaiutils.validation`
 """
 
 from xaiutils.methods.ablation import ablation_cam
+from xaiutils.methods.attributions import (
+    BASELINES,
+    RULES,
+    gradient_shap,
+    gradient_x_input,
+    integrated_gradients,
+)
 from xaiutils.methods.cam import (
     LayerPass,
     cam,
@@ -69,9 +78,11 @@ from xaiutils.methods.variants import (
 )
 
 __all__ = [
+    "BASELINES",
     "DEFAULT_BATCH_SIZE",
     "METHODS",
     "RECTIFIERS",
+    "RULES",
     "LayerPass",
     "Method",
     "OcclusionResult",
@@ -87,6 +98,8 @@ __all__ = [
     "explain",
     "feature_map",
     "get_method",
+    "gradient_shap",
+    "gradient_x_input",
     "grad_cam",
     "grad_cam_pp",
     "gradient_colour",
@@ -95,6 +108,7 @@ __all__ = [
     "guided_grad_cam",
     "hires_cam",
     "input_gradient",
+    "integrated_gradients",
     "layer_cam",
     "layer_pass",
     "modified_rectifiers",

@@ -245,13 +245,21 @@ def smoothgrad(
     batch_size: int = 8,
     seed: int = 0,
     progress: bool | None = None,
+    nt_type: Literal["smoothgrad", "smoothgrad_sq", "vargrad"] = "smoothgrad",
 ) -> torch.Tensor:
-    r"""SmoothGrad (Smilkov et al. 2017): the mean gradient over noisy copies. Lesson 03.
+    r"""SmoothGrad (Smilkov et al. 2017): the mean gradient over noisy copies. Lesson 03;
+    its squared and variance forms, SmoothGrad² and VarGrad (Adebayo et al. 2018), Lesson 04.
 
     .. math::
-        \hat M^c(x) = \frac{1}{n} \sum_{s=1}^{n} \frac{\partial y^c}{\partial x}
-        \Big|_{x + \epsilon_s}, \qquad
+        \hat M^c(x) = \frac{1}{n} \sum_{s=1}^{n} g_s, \qquad
+        g_s = \frac{\partial y^c}{\partial x}\Big|_{x + \epsilon_s}, \qquad
         \epsilon_s \sim \mathcal{N}\big(0, (\sigma (x_{max} - x_{min}))^2\big)
+
+    ``nt_type`` (captum's ``NoiseTunnel`` names): ``"smoothgrad"`` the mean of the
+    :math:`g_s` (above); ``"smoothgrad_sq"`` (SmoothGrad²) the mean of :math:`g_s^2`;
+    ``"vargrad"`` (VarGrad) their variance :math:`\frac{1}{n}\sum_s g_s^2 -
+    \big(\frac{1}{n}\sum_s g_s\big)^2`, computed as :math:`\frac{1}{n}\sum_s (g_s -
+    \bar g)^2` (the same value, without the cancellation). Both are non-negative.
 
     ``sigma`` is the noise level as a fraction of each sample's value range (the paper finds
     10-20% works). The ``N * samples`` noisy copies go through ``batch_size`` at a time. The
@@ -264,6 +272,10 @@ def smoothgrad(
     """
     check_model(model)
     check_batch(x, model=model)
+    if nt_type not in ("smoothgrad", "smoothgrad_sq", "vargrad"):
+        raise ValueError(
+            f"nt_type must be 'smoothgrad', 'smoothgrad_sq' or 'vargrad', got {nt_type!r}"
+        )
     samples, batch_size = positive_int(samples, "samples"), positive_int(batch_size, "batch_size")
     sigma, seed = in_range(sigma, "sigma", 0), positive_int(seed, "seed", minimum=0)
     check_target(target, len(x))
@@ -284,7 +296,12 @@ def smoothgrad(
         input_gradient(model, noisy[i : i + batch_size], t[i : i + batch_size])
         for i in bar(batches, total=len(batches), desc="SmoothGrad", enabled=show)
     ]
-    return torch.cat(grads).view(n, samples, *x.shape[1:]).mean(dim=1)
+    g = torch.cat(grads).view(n, samples, *x.shape[1:])
+    if nt_type == "smoothgrad_sq":
+        return (g * g).mean(dim=1)
+    if nt_type == "vargrad":
+        return g.var(dim=1, correction=0)
+    return g.mean(dim=1)
 
 
 def guided_grad_cam(

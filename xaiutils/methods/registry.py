@@ -28,6 +28,7 @@ import torch
 from torch import nn
 
 from xaiutils.methods.ablation import ablation_cam
+from xaiutils.methods.attributions import gradient_shap, gradient_x_input, integrated_gradients
 from xaiutils.methods.cam import cam, grad_cam, upsample
 from xaiutils.methods.gradients import (
     deconvnet,
@@ -103,6 +104,16 @@ _ENTRIES = [
     Method("guided-grad-cam", "guided Grad-CAM", guided_grad_cam, "gradient", True,
            "2 forwards, 2 backwards, + 1 forward for target=None",
            "Selvaraju et al., ICCV 2017", "03", "abs-sum", captum="GuidedGradCam"),
+    Method("gradient-x-input", "gradient × input", gradient_x_input, "gradient", False,
+           _INPUT_PASS, "Shrikumar et al., 2016 (arXiv:1605.01713)", "04", "abs-sum",
+           captum="InputXGradient"),
+    Method("integrated-gradients", "Integrated Gradients", integrated_gradients, "path",
+           False, "steps x (1 forward, 1 backward to the input), + 1 forward for target=None, "
+           "+ 1 forward for return_delta", "Sundararajan, Taly & Yan, ICML 2017", "04",
+           "abs-sum", captum="IntegratedGradients"),
+    Method("gradient-shap", "GradientSHAP", gradient_shap, "path", False,
+           "samples x (1 forward, 1 backward to the input), + 1 forward for target=None",
+           "Lundberg & Lee, NeurIPS 2017", "04", "abs-sum", captum="GradientShap"),
     Method("cam", "CAM", cam, "cam", True,
            "2 forwards (the first, of one sample, finds and checks the head)",
            "Zhou et al., CVPR 2016", "04", "upsample", torchcam="CAM"),
