@@ -103,8 +103,10 @@ OPTIONS = {
     "occlusion": {"window": 4, "stride": 3},
     "integrated-gradients": {"steps": 4, "batch_size": 5},
     "gradient-shap": {"samples": 3, "batch_size": 2},
+    "rise": {"masks": 8, "batch_size": 3},
+    "lime": {"samples": 8, "batch_size": 3},
 }
-KIND = {"upsample": "cam", "abs-sum": "input", "to-pixels": "occlusion"}
+KIND = {"upsample": "cam", "abs-sum": "input", "to-pixels": "occlusion", "as-is": "pixels"}
 
 
 def _call(m: xm.Method) -> Call:
@@ -156,6 +158,8 @@ def expected_shape(kind: str, model: SmallNet, x: torch.Tensor) -> tuple[int, ..
     n, c, h, w = x.shape
     if kind == "input":
         return (n, c, h, w)
+    if kind == "pixels":
+        return (n, h, w)
     if kind == "occlusion":
         return (n, -(-(h - 4) // 3) + 1, -(-(w - 4) // 3) + 1)
     stride = 2 if model.features[0].stride == (2, 2) else 1

@@ -36,7 +36,7 @@ def test_entries_are_complete_and_name_real_library_classes():
 
     for key, m in METHODS.items():
         assert key == m.key and m.family in ("gradient", "cam", "perturbation", "path")
-        assert m.to_input in ("upsample", "abs-sum", "to-pixels") and m.paper and m.cost
+        assert m.to_input in ("upsample", "abs-sum", "to-pixels", "as-is") and m.paper and m.cost
         lesson = rf"Lessons? [^.]*\b{m.lesson}\b"  # the docstring names the lesson
         assert re.search(lesson, inspect.getdoc(m.function)), key
         assert ("layer" in inspect.signature(m.function).parameters) == m.needs_layer, key
@@ -74,7 +74,12 @@ def _net() -> torch.nn.Module:
     return net.eval()
 
 
-OPTIONS = {"smoothgrad": {"samples": 3}, "occlusion": {"window": 4, "stride": 3}}
+OPTIONS = {
+    "smoothgrad": {"samples": 3},
+    "occlusion": {"window": 4, "stride": 3},
+    "rise": {"masks": 8},
+    "lime": {"samples": 8},
+}
 
 
 @pytest.mark.parametrize("key", list(METHODS))
@@ -89,6 +94,8 @@ def test_explain_is_the_method_then_its_named_step(key):
         expected = xm.upsample(raw, (12, 10))
     elif m.to_input == "abs-sum":
         expected = raw.abs().sum(dim=1)
+    elif m.to_input == "as-is":
+        expected = raw
     else:
         expected = raw.to_pixels(raw.drop("logit"))
     assert maps.shape == (2, 12, 10) and torch.equal(maps, expected)
@@ -107,8 +114,8 @@ def test_explain_says_when_a_layer_is_missing_or_not_taken():
 
 
 def test_the_package_exports_exactly_what_its_modules_export():
-    modules = ["ablation", "attributions", "cam", "gradients", "occlusion", "registry", "tokens"]
-    modules.append("variants")
+    modules = ["ablation", "attributions", "cam", "gradients", "lime", "occlusion", "registry"]
+    modules += ["rise", "tokens", "variants"]
     exported = set()
     for name in modules:
         module = importlib.import_module(f"xaiutils.methods.{name}")

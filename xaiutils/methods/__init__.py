@@ -9,7 +9,8 @@ package's ``__all__`` is exactly the union of theirs (a test checks it):
   guided Grad-CAM (lesson 03), and :func:`modified_rectifiers` (lessons 02 and 03);
 * :mod:`xaiutils.methods.occlusion`: ZFNet's occlusion experiment (lesson 02);
 * :mod:`xaiutils.methods.attributions`: gradient x input, Integrated Gradients, GradientSHAP
-  (lesson 04, attributions that add up);
+  (lesson 04, attributions that add up); :mod:`xaiutils.methods.rise` and
+  :mod:`xaiutils.methods.lime`: RISE and LIME, black-box (lesson 04);
 * :mod:`xaiutils.methods.variants`: Grad-CAM++, XGrad-CAM, HiResCAM, Layer-CAM, Score-CAM and
   Eigen-CAM, and :mod:`xaiutils.methods.ablation`: Ablation-CAM (lesson 07);
 * :mod:`xaiutils.methods.tokens`: ``reshape=`` for a transformer's tokens, :func:`vit_reshape`
@@ -53,6 +54,7 @@ from xaiutils.methods.gradients import (
     smoothgrad,
     vanilla_gradient,
 )
+from xaiutils.methods.lime import lime, superpixels
 from xaiutils.methods.occlusion import (
     DEFAULT_BATCH_SIZE,
     OcclusionResult,
@@ -60,6 +62,7 @@ from xaiutils.methods.occlusion import (
     window_starts,
 )
 from xaiutils.methods.registry import METHODS, Method, explain, get_method
+from xaiutils.methods.rise import rise, rise_masks
 from xaiutils.methods.tokens import (
     Reshape,
     TokenGrid,
@@ -111,10 +114,14 @@ __all__ = [
     "integrated_gradients",
     "layer_cam",
     "layer_pass",
+    "lime",
     "modified_rectifiers",
     "occlusion",
+    "rise",
+    "rise_masks",
     "score_cam",
     "smoothgrad",
+    "superpixels",
     "swin_reshape",
     "upsample",
     "vanilla_gradient",

@@ -13,6 +13,7 @@ the input's resolution, through the course's named steps (``Method.to_input``):
   grayscale before its normalisation;
 * ``"to-pixels"`` (occlusion): :meth:`~xaiutils.methods.occlusion.OcclusionResult.to_pixels`
   of the logit's drop, captum's ``Occlusion`` attribution;
+* ``"as-is"`` (RISE, LIME): their maps are already one value per pixel;
 
 then, only if asked, ``normalize=True``: :func:`xaiutils.viz.normalize`, min-max per map.
 """
@@ -37,7 +38,9 @@ from xaiutils.methods.gradients import (
     smoothgrad,
     vanilla_gradient,
 )
+from xaiutils.methods.lime import lime
 from xaiutils.methods.occlusion import occlusion
+from xaiutils.methods.rise import rise
 from xaiutils.methods.variants import (
     eigen_cam,
     grad_cam_pp,
@@ -51,7 +54,7 @@ from xaiutils.validation import Layer, Target
 __all__ = ["METHODS", "Method", "explain", "get_method"]
 
 Family = Literal["gradient", "cam", "perturbation", "path"]
-ToInput = Literal["upsample", "abs-sum", "to-pixels"]
+ToInput = Literal["upsample", "abs-sum", "to-pixels", "as-is"]
 
 
 @dataclass(frozen=True)
@@ -114,6 +117,12 @@ _ENTRIES = [
     Method("gradient-shap", "GradientSHAP", gradient_shap, "path", False,
            "samples x (1 forward, 1 backward to the input), + 1 forward for target=None",
            "Lundberg & Lee, NeurIPS 2017", "04", "abs-sum", captum="GradientShap"),
+    Method("rise", "RISE", rise, "perturbation", False,
+           "1 + one forward per mask and sample (default 2000 masks)",
+           "Petsiuk, Das & Saenko, BMVC 2018", "04", "as-is", torchray="rise"),
+    Method("lime", "LIME", lime, "perturbation", False,
+           "1 + one forward per sample drawn (default 1000), a segmentation and a ridge fit",
+           "Ribeiro, Singh & Guestrin, KDD 2016", "04", "as-is", captum="Lime"),
     Method("cam", "CAM", cam, "cam", True,
            "2 forwards (the first, of one sample, finds and checks the head)",
            "Zhou et al., CVPR 2016", "04", "upsample", torchcam="CAM"),
@@ -194,6 +203,8 @@ def explain(
         maps = raw if raw.shape[-2:] == size else upsample(raw, size)  # type: ignore[union-attr]
     elif m.to_input == "abs-sum":
         maps = raw.abs().sum(dim=1)  # type: ignore[union-attr]
+    elif m.to_input == "as-is":
+        maps = raw
     else:
         maps = raw.to_pixels(raw.drop("logit"))  # type: ignore[union-attr]
     if normalize:
