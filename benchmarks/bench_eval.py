@@ -1,8 +1,8 @@
-"""How long does lesson 08's evaluation take, and what does batching deletion/insertion buy?
+"""How long does lesson 09's evaluation take, and what does batching deletion/insertion buy?
 
     .venv/bin/python benchmarks/bench_eval.py [--repeats 5] [--steps 5] [--batch-size 8]
 
-On the offline EfficientNet-Lite0 and lesson 08's 224 x 224 composite (chelsea, coffee, camera,
+On the offline EfficientNet-Lite0 and lesson 09's 224 x 224 composite (chelsea, coffee, camera,
 motorcycle in 112-pixel tiles), with the lesson's settings:
 
 1. **The whole evaluation, once**: every method's maps of the four classes, then
@@ -34,7 +34,7 @@ from xaiutils.methods import METHODS, explain, grad_cam, upsample
 from xaiutils.methods.occlusion import occlusion
 from xaiutils.sanity import default_stages, sanity_check
 
-# Lesson 08's settings for the registry's methods (the lesson says why).
+# Lesson 09's settings for the registry's methods (the lesson says why).
 LAYER = {"score-cam": "blocks.1"}  # every other CAM at bn2
 OPTIONS = {"smoothgrad": {"samples": 4}, "occlusion": {"window": 56, "stride": 56}}
 SKIPPED = (
@@ -47,7 +47,7 @@ SKIPPED = (
 
 
 def lesson_methods(model: torch.nn.Module, x4: torch.Tensor, t: torch.Tensor) -> dict:
-    """Lesson 08's methods, read from the registry: each a call that returns the four raw maps
+    """Lesson 09's methods, read from the registry: each a call that returns the four raw maps
     at 224 x 224 (``explain``; occlusion's grid upsampled like a CAM, as the lesson does)."""
     calls = {}
     for key, m in METHODS.items():

@@ -1,7 +1,7 @@
 """Build the course as a website that works offline (`make book`).
 
     .venv/bin/python site/build.py                        # every notebook, into build/
-    .venv/bin/python site/build.py --only 05_grad_cam     # one lesson (and the index)
+    .venv/bin/python site/build.py --only 06_grad_cam     # one lesson (and the index)
     .venv/bin/python site/build.py --out /tmp/course
 
 Each notebook in notebooks/ is executed in its own kernel, in notebooks/ (as nbval runs it),

@@ -1,4 +1,4 @@
-"""Our Grad-CAM and CAM against torchray, pytorch-grad-cam, torch-cam and captum (lesson 06)."""
+"""Our Grad-CAM and CAM against torchray, pytorch-grad-cam, torch-cam and captum (lesson 07)."""
 
 import dataclasses
 import warnings

@@ -85,7 +85,7 @@ def test_iou_rejects_empty_boxes():
         iou((0, 0, 0, 4), (0, 0, 4, 4))
 
 
-# --- Lesson 08: region masks, the pointing game, energy, map similarity --------------------
+# --- Lesson 09: region masks, the pointing game, energy, map similarity --------------------
 
 from xaiutils.metrics import (  # noqa: E402
     energy_in_region,

@@ -1,4 +1,4 @@
-"""Grad-CAM and its variants on a vision transformer's tokens (lesson 07): ``reshape=``.
+"""Grad-CAM and its variants on a vision transformer's tokens (lesson 08): ``reshape=``.
 
 Against pytorch-grad-cam given the same ``reshape_transform`` (written out here as its ViT
 tutorial writes it, and a permute for timm's channels-last Swin), compared as

@@ -1,4 +1,4 @@
-"""Grad-CAM's variants (lesson 07): by hand on tiny networks, and against the libraries.
+"""Grad-CAM's variants (lesson 08): by hand on tiny networks, and against the libraries.
 
 Library cross-checks bring both sides to one form: the library's own pipeline is asked for
 maps at the layer's resolution (pytorch-grad-cam: ``get_target_width_height`` returns the

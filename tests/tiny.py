@@ -1,4 +1,4 @@
-"""A network small enough to compute every map by hand (tests of lessons 04, 05 and 07)."""
+"""A network small enough to compute every map by hand (tests of lessons 05, 06 and 08)."""
 
 import torch
 from torch import nn

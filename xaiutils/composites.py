@@ -1,4 +1,4 @@
-"""Composite images: photos of different classes tiled into one input. Lesson 08.
+"""Composite images: photos of different classes tiled into one input. Lesson 09.
 
 A map for class ``c`` on a composite has an exactly known right answer: the evidence for
 ``c`` can only lie in the tile that shows ``c``. Each tile also carries its photo's

@@ -1,6 +1,6 @@
 """Call torchray, pytorch-grad-cam, torch-cam and captum, and bring their outputs to our form.
 
-Introduced in lesson 06.
+Introduced in lesson 07.
 
 The calls themselves, ``<library>_<method>(model, x, target, layer)``, are in
 :mod:`xaiutils.libraries` (and re-exported here): each returns the library's output untouched,
@@ -62,7 +62,7 @@ class Check:
     ``run(model, x, targets, layer)`` gives the library's output; ``to_ours`` reshapes it (and
     applies the ReLU it leaves out); ``post(ours, size)`` applies to our raw map the steps the
     library applies to its own (``size``: the input's (H, W)). The text fields say the same for
-    :func:`table`, with lesson 06's symbols: ``L`` our raw map, ``R`` ReLU, ``U``
+    :func:`table`, with lesson 07's symbols: ``L`` our raw map, ``R`` ReLU, ``U``
     :func:`~xaiutils.methods.upsample`, ``N`` :func:`~xaiutils.viz.normalize`.
     """
 

@@ -1,6 +1,6 @@
 """Measure a map against the model itself: deletion and insertion curves, and a summary.
 
-Introduced in lesson 08 (``08_evaluating_explanations``). The metrics that compare a map with
+Introduced in lesson 09 (``09_evaluating_explanations``). The metrics that compare a map with
 an annotated region (box, IoU, pointing game, energy) are in :mod:`xaiutils.metrics`.
 
 * :func:`perturbation_curve` (and its two names :func:`deletion`, :func:`insertion`): remove
@@ -65,7 +65,7 @@ def blur(x: torch.Tensor, kernel: int = 11, sigma: float = 5.0) -> torch.Tensor:
 
 @dataclass(frozen=True)
 class PerturbationCurve:
-    """The class's score as pixels are removed (deletion) or added (insertion). Lesson 08.
+    """The class's score as pixels are removed (deletion) or added (insertion). Lesson 09.
 
     ``fractions`` ``(steps + 1,)``: the share of pixels removed or added, 0 to 1.
     ``scores`` ``(N, steps + 1)``: the target's score at each step. ``full`` ``(N,)``: the
@@ -121,7 +121,7 @@ def perturbation_curve(
     score: Literal["prob", "logit"] = "prob",
     seed: int = 0,
 ) -> PerturbationCurve:
-    r"""RISE's deletion or insertion curve (Petsiuk, Das & Saenko, BMVC 2018). Lesson 08.
+    r"""RISE's deletion or insertion curve (Petsiuk, Das & Saenko, BMVC 2018). Lesson 09.
 
     Sort the pixels by the map, highest first. At step ``k = 0..K`` the first
     ``n_k = round(k H W / K)`` pixels (all channels) are
@@ -253,7 +253,7 @@ def insertion(
 
 @dataclass(frozen=True)
 class MapScores:
-    """Every ground-truth and model metric of one method's maps, one entry per map. Lesson 08.
+    """Every ground-truth and model metric of one method's maps, one entry per map. Lesson 09.
 
     ``iou``: of the CAM paper's box (:func:`~xaiutils.metrics.box_from_map`) with the object
     box; ``hits``: the pointing game; ``energy``: share of positive mass in the region;

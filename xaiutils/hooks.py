@@ -1,6 +1,6 @@
 """Capture what a layer computes, and what flows back into it, without leaving a trace.
 
-Introduced in lesson 00; lesson 05 builds Grad-CAM on it.
+Introduced in lesson 00; lesson 06 builds Grad-CAM on it.
 
 Two pitfalls shape the code:
 

@@ -1,4 +1,4 @@
-"""The four libraries, each called as its documentation shows. Lesson 06.
+"""The four libraries, each called as its documentation shows. Lesson 07.
 
 Each ``<library>_<method>(model, x, target, layer)`` calls one library and returns its output
 as a tensor, otherwise untouched: the library's own shape, ReLU, normalisation and resizing.

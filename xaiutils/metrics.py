@@ -1,6 +1,6 @@
 """Measure a map against ground truth, and against the same method on a randomised model.
 
-Box from a map and IoU: lesson 04. Pointing game, energy and map similarity: lesson 08, whose
+Box from a map and IoU: lesson 05. Pointing game, energy and map similarity: lesson 09, whose
 deletion and insertion curves (the map against the model's own score) are in
 :mod:`xaiutils.evaluation`, and the sanity check (a map against the same method on a
 randomised model) in :mod:`xaiutils.sanity`.
@@ -51,7 +51,7 @@ def box_from_map(
     ----------
     heatmap
         One map ``(H, W)``, tensor or array, e.g. an upsampled, normalised CAM. The
-        threshold is a fraction of the maximum, not of the range: normalise first (lesson 04
+        threshold is a fraction of the maximum, not of the range: normalise first (lesson 05
         does) if the map's minimum is not 0.
     threshold
         The fraction ``t`` of the maximum; the paper uses 0.2.
@@ -106,7 +106,7 @@ def iou(box_a: XYXY | Box, box_b: XYXY | Box) -> float:
     return float(box_iou(boxes[:1], boxes[1:])[0, 0])
 
 
-# --- Lesson 08: pointing game, energy, map similarity ---------------------------------------
+# --- Lesson 09: pointing game, energy, map similarity ---------------------------------------
 
 Region = np.ndarray | torch.Tensor | XYXY | Box
 

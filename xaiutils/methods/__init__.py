@@ -4,7 +4,7 @@ One module per family, all re-exported here (``from xaiutils.methods import grad
 package's ``__all__`` is exactly the union of theirs (a test checks it):
 
 * :mod:`xaiutils.methods.cam`: the shared mechanism (:func:`layer_pass`, :func:`weighted_cam`),
-  CAM (lesson 04), Grad-CAM (lesson 05), :func:`upsample`;
+  CAM (lesson 05), Grad-CAM (lesson 06), :func:`upsample`;
 * :mod:`xaiutils.methods.gradients`: vanilla gradient, guided backprop, deconvnet, SmoothGrad,
   guided Grad-CAM (lesson 03), and :func:`modified_rectifiers` (lessons 02 and 03);
 * :mod:`xaiutils.methods.occlusion`: ZFNet's occlusion experiment (lesson 02);
@@ -12,9 +12,9 @@ package's ``__all__`` is exactly the union of theirs (a test checks it):
   (lesson 04, attributions that add up); :mod:`xaiutils.methods.rise` and
   :mod:`xaiutils.methods.lime`: RISE and LIME, black-box (lesson 04);
 * :mod:`xaiutils.methods.variants`: Grad-CAM++, XGrad-CAM, HiResCAM, Layer-CAM, Score-CAM and
-  Eigen-CAM, and :mod:`xaiutils.methods.ablation`: Ablation-CAM (lesson 07);
+  Eigen-CAM, and :mod:`xaiutils.methods.ablation`: Ablation-CAM (lesson 08);
 * :mod:`xaiutils.methods.tokens`: ``reshape=`` for a transformer's tokens, :func:`vit_reshape`
-  and :func:`swin_reshape` (timm's layouts; lesson 07);
+  and :func:`swin_reshape` (timm's layouts; lesson 08);
 * :mod:`xaiutils.methods.registry`: :data:`METHODS`, every method with its family, cost,
   paper and library counterparts, and :func:`explain`, the front door that runs any of them.
 

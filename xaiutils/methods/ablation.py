@@ -1,5 +1,5 @@
 """Ablation-CAM: the weight of a channel is how much the class's score drops without it.
-Lesson 07, with the other variants of :mod:`.variants`.
+Lesson 08, with the other variants of :mod:`.variants`.
 
 Ablation-CAM needs no gradient: it sets each channel of the layer to zero in turn and runs only
 the part of the network *above* the layer again (the part below does not change), a batch of
@@ -58,7 +58,7 @@ def ablation_cam(
     batch_size: int | None = None, convention: Convention = "paper", reshape: None = None,
     progress: bool | None = None,
 ) -> torch.Tensor:  # fmt: skip
-    r"""Ablation-CAM (Desai & Ramaswamy, WACV 2020). Lesson 07.
+    r"""Ablation-CAM (Desai & Ramaswamy, WACV 2020). Lesson 08.
 
     .. math::
         w^c_k = \frac{y^c - y^c_k}{y^c},\qquad L^c = \mathrm{ReLU}\Big(\sum_k w^c_k A^k\Big)

@@ -1,6 +1,6 @@
 """CAM and Grad-CAM from scratch, over one shared mechanism that the variants reuse.
 
-CAM is introduced in lesson 04, Grad-CAM in lesson 05; lesson 06 checks both against torchray,
+CAM is introduced in lesson 05, Grad-CAM in lesson 06; lesson 07 checks both against torchray,
 pytorch-grad-cam, torch-cam and captum.
 
 Every method takes ``(model, x, target, layer)``:
@@ -158,7 +158,7 @@ def grad_cam(
     counterfactual: bool = False,
     reshape: Reshape | None = None,
 ) -> torch.Tensor:
-    r"""Grad-CAM (Selvaraju et al., ICCV 2017). Lesson 05.
+    r"""Grad-CAM (Selvaraju et al., ICCV 2017). Lesson 06.
 
     .. math::
         \alpha_k^c = \frac{1}{Z} \sum_{i,j} \frac{\partial y^c}{\partial A^k_{ij}}, \qquad
@@ -264,7 +264,7 @@ def cam(
     *,
     relu: bool = False,
 ) -> torch.Tensor:
-    r"""Class activation map (Zhou et al., CVPR 2016). Lesson 04.
+    r"""Class activation map (Zhou et al., CVPR 2016). Lesson 05.
 
     For a network ending in global average pooling and a linear layer,
     ``y^c = sum_k w_k^c * mean_{ij} f_k(i, j) + b_c``, and the class activation map is

@@ -307,7 +307,7 @@ def smoothgrad(
 def guided_grad_cam(
     model: nn.Module, x: torch.Tensor, target: Target, layer: Layer
 ) -> torch.Tensor:
-    r"""Guided Grad-CAM (Selvaraju et al., ICCV 2017). Lesson 03 (Grad-CAM itself: lesson 05).
+    r"""Guided Grad-CAM (Selvaraju et al., ICCV 2017). Lesson 03 (Grad-CAM itself: lesson 06).
 
     .. math::  G^c = \mathrm{GuidedBackprop}^c(x) \odot \mathrm{upsample}(L^c_{\text{Grad-CAM}})
 

@@ -1,7 +1,7 @@
 """One registry of the course's methods, and one front door for practitioners: :func:`explain`.
 
 Every consumer that lists methods reads :data:`METHODS`: the lessons' galleries and tables
-(07, 08), the benchmarks, the cross-check tests and the command line (``python -m xaiutils
+(08, 09), the benchmarks, the cross-check tests and the command line (``python -m xaiutils
 methods``). Adding a method is one function plus one :class:`Method` entry here; a test fails
 if a public method of :mod:`xaiutils.methods` is missing.
 
@@ -125,30 +125,30 @@ _ENTRIES = [
            "Ribeiro, Singh & Guestrin, KDD 2016", "04", "as-is", captum="Lime"),
     Method("cam", "CAM", cam, "cam", True,
            "2 forwards (the first, of one sample, finds and checks the head)",
-           "Zhou et al., CVPR 2016", "04", "upsample", torchcam="CAM"),
+           "Zhou et al., CVPR 2016", "05", "upsample", torchcam="CAM"),
     Method("grad-cam", "Grad-CAM", grad_cam, "cam", True, _GRAD_PASS,
-           "Selvaraju et al., ICCV 2017", "05", "upsample", pytorch_grad_cam="GradCAM",
+           "Selvaraju et al., ICCV 2017", "06", "upsample", pytorch_grad_cam="GradCAM",
            torchcam="GradCAM", captum="LayerGradCam", torchray="grad_cam"),
     Method("grad-cam-pp", "Grad-CAM++", grad_cam_pp, "cam", True, _GRAD_PASS,
-           "Chattopadhay et al., WACV 2018", "07", "upsample",
+           "Chattopadhay et al., WACV 2018", "08", "upsample",
            pytorch_grad_cam="GradCAMPlusPlus", torchcam="GradCAMpp"),
     Method("xgrad-cam", "XGrad-CAM", xgrad_cam, "cam", True, _GRAD_PASS,
-           "Fu et al., BMVC 2020", "07", "upsample", pytorch_grad_cam="XGradCAM",
+           "Fu et al., BMVC 2020", "08", "upsample", pytorch_grad_cam="XGradCAM",
            torchcam="XGradCAM"),
     Method("hires-cam", "HiResCAM", hires_cam, "cam", True, _GRAD_PASS,
-           "Draelos & Carin, 2020", "07", "upsample", pytorch_grad_cam="HiResCAM"),
+           "Draelos & Carin, 2020", "08", "upsample", pytorch_grad_cam="HiResCAM"),
     Method("layer-cam", "Layer-CAM", layer_cam, "cam", True, _GRAD_PASS,
-           "Jiang et al., IEEE TIP 2021", "07", "upsample", pytorch_grad_cam="LayerCAM",
+           "Jiang et al., IEEE TIP 2021", "08", "upsample", pytorch_grad_cam="LayerCAM",
            torchcam="LayerCAM"),
     Method("score-cam", "Score-CAM", score_cam, "cam", True,
            "1 + one forward per channel of the layer that is not constant",
-           "Wang et al., CVPR workshops 2020", "07", "upsample", pytorch_grad_cam="ScoreCAM",
+           "Wang et al., CVPR workshops 2020", "08", "upsample", pytorch_grad_cam="ScoreCAM",
            torchcam="ScoreCAM"),
     Method("ablation-cam", "Ablation-CAM", ablation_cam, "cam", True,
            "1 forward, then per channel one pass of the network above the layer",
-           "Desai & Ramaswamy, WACV 2020", "07", "upsample", pytorch_grad_cam="AblationCAM"),
+           "Desai & Ramaswamy, WACV 2020", "08", "upsample", pytorch_grad_cam="AblationCAM"),
     Method("eigen-cam", "Eigen-CAM", eigen_cam, "cam", True,
-           "1 forward (no class, no gradient)", "Muhammad & Yeasin, IJCNN 2020", "07",
+           "1 forward (no class, no gradient)", "Muhammad & Yeasin, IJCNN 2020", "08",
            "upsample", pytorch_grad_cam="EigenCAM"),
 ]  # fmt: skip
 METHODS: dict[str, Method] = {m.key: m for m in _ENTRIES}

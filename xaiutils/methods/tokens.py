@@ -1,4 +1,4 @@
-"""From a transformer's tokens to the feature map ``(N, K, h, w)`` the CAM family needs. Lesson 07.
+"""From a transformer's tokens to the feature map ``(N, K, h, w)`` the CAM family needs. Lesson 08.
 
 Grad-CAM and its variants weight and sum the channels ``A^k`` of a feature map
 ``(N, K, h, w)``. A vision transformer's layers give tokens instead, so every method of

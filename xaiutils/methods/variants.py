@@ -1,4 +1,4 @@
-"""Grad-CAM's variants, each a few lines over the shared mechanism of :mod:`.cam`. Lesson 07.
+"""Grad-CAM's variants, each a few lines over the shared mechanism of :mod:`.cam`. Lesson 08.
 
 Every function is ``method(model, x, target, layer)`` like :func:`~.cam.grad_cam` and returns
 raw maps ``(N, h, w)`` at the layer's resolution (``upsample`` and ``normalize`` stay separate,
@@ -6,7 +6,7 @@ named steps); the model comes back exactly as it went in. Where pytorch-grad-cam
 compute a variant otherwise than its paper, ``convention="pytorch-grad-cam"`` or
 ``"torch-cam"`` reproduces the library exactly (the docstring names its source line);
 ``"paper"`` is the default. Each takes ``reshape=`` for a transformer's tokens (as
-:func:`~.cam.layer_pass`; see :mod:`.tokens`). Ablation-CAM, the seventh variant of lesson 07,
+:func:`~.cam.layer_pass`; see :mod:`.tokens`). Ablation-CAM, the seventh variant of lesson 08,
 is in :mod:`.ablation`.
 
 Cost: the gradient variants make one forward and one backward pass, which stops at the layer;
@@ -63,7 +63,7 @@ def grad_cam_pp(
     model: nn.Module, x: torch.Tensor, target: Target, layer: Layer, *, relu: bool = True,
     convention: Convention = "paper", reshape: Reshape | None = None,
 ) -> torch.Tensor:  # fmt: skip
-    r"""Grad-CAM++ (Chattopadhay et al., WACV 2018), eq. 19. Lesson 07.
+    r"""Grad-CAM++ (Chattopadhay et al., WACV 2018), eq. 19. Lesson 08.
 
     .. math::
         \alpha^k_{ij} = \frac{g_{ij}^2}{2 g_{ij}^2 + \sum_{ab} A^k_{ab}\, g_{ij}^3},\quad
@@ -103,7 +103,7 @@ def xgrad_cam(
     model: nn.Module, x: torch.Tensor, target: Target, layer: Layer, *, relu: bool = True,
     convention: Convention = "paper", reshape: Reshape | None = None,
 ) -> torch.Tensor:  # fmt: skip
-    r"""XGrad-CAM (Fu et al., BMVC 2020, "Axiom-based Grad-CAM"). Lesson 07.
+    r"""XGrad-CAM (Fu et al., BMVC 2020, "Axiom-based Grad-CAM"). Lesson 08.
 
     .. math::
         w^c_k = \sum_{ij} \frac{A^k_{ij}}{\sum_{ab} A^k_{ab}}\,
@@ -132,7 +132,7 @@ def hires_cam(
     model: nn.Module, x: torch.Tensor, target: Target, layer: Layer, *, relu: bool = True,
     reshape: Reshape | None = None,
 ) -> torch.Tensor:  # fmt: skip
-    r"""HiResCAM (Draelos & Carin, 2020). Lesson 07.
+    r"""HiResCAM (Draelos & Carin, 2020). Lesson 08.
 
     .. math::  L^c = \mathrm{ReLU}\Big(\sum_k \frac{\partial y^c}{\partial A^k} \odot A^k\Big)
 
@@ -150,7 +150,7 @@ def layer_cam(
     model: nn.Module, x: torch.Tensor, target: Target, layer: Layer, *, relu: bool = True,
     reshape: Reshape | None = None,
 ) -> torch.Tensor:  # fmt: skip
-    r"""Layer-CAM (Jiang et al., IEEE TIP 2021). Lesson 07.
+    r"""Layer-CAM (Jiang et al., IEEE TIP 2021). Lesson 08.
 
     .. math::  L^c = \mathrm{ReLU}\Big(\sum_k \mathrm{ReLU}\Big(
         \frac{\partial y^c}{\partial A^k}\Big) \odot A^k\Big)
@@ -169,7 +169,7 @@ def eigen_cam(
     model: nn.Module, x: torch.Tensor, target: Target, layer: Layer, *, relu: bool = False,
     convention: Convention = "paper", reshape: Reshape | None = None,
 ) -> torch.Tensor:  # fmt: skip
-    r"""Eigen-CAM (Muhammad & Yeasin, IJCNN 2020). Lesson 07.
+    r"""Eigen-CAM (Muhammad & Yeasin, IJCNN 2020). Lesson 08.
 
     The activations as a matrix ``O`` (``h*w`` rows, ``K`` columns), ``O = U S V^T``,
     projected on the first right singular vector: :math:`L = O\, V_1`, reshaped to ``h x w``.
@@ -220,7 +220,7 @@ def score_cam(
     batch_size: int = 32, convention: Convention = "paper", reshape: Reshape | None = None,
     progress: bool | None = None,
 ) -> torch.Tensor:  # fmt: skip
-    r"""Score-CAM (Wang et al., CVPR workshops 2020), Algorithm 1. Lesson 07.
+    r"""Score-CAM (Wang et al., CVPR workshops 2020), Algorithm 1. Lesson 08.
 
     .. math::
         H^k = s(\mathrm{Up}(A^k)),\quad
