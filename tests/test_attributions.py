@@ -22,6 +22,7 @@ from captum.attr import (
 from torch import nn
 
 import xaiutils as xu
+import xaiutils.methods as xm
 from xaiutils.evaluation import blur
 from xaiutils.methods.attributions import (
     BASELINES,
@@ -409,3 +410,19 @@ def test_black_and_noise_need_images_with_the_preprocessings_channels():
     b = pre.standardize(torch.zeros(1, 3, 6, 6))
     maps = integrated_gradients(model, x, 0, baseline="black", pre=pre)
     assert _close(maps, (x - b) * model[1].weight[0].view(3, 6, 6), 1e-6)
+
+
+def test_quadrature_rules_are_captums_and_refuse_bad_input():
+    from captum.attr._utils.approximation_methods import approximation_parameters
+
+    for rule in RULES:
+        alphas, weights = xm.quadrature(rule, 5)
+        step_sizes, c_alphas = approximation_parameters(rule)
+        assert torch.allclose(alphas, torch.tensor(c_alphas(5), dtype=torch.float64), atol=1e-7)
+        factor = 5 / 4 if rule == "riemann_trapezoid" else 1.0  # captum's add up to 4/5
+        assert torch.allclose(weights, torch.tensor(step_sizes(5), dtype=torch.float64) * factor)
+        assert abs(weights.sum().item() - 1) < 1e-12
+    with pytest.raises(ValueError, match="rule must be one of"):
+        xm.quadrature("simpson", 5)
+    with pytest.raises(ValueError, match="steps must be >= 2"):
+        xm.quadrature("riemann_left", 1)

@@ -10,7 +10,8 @@ import torch
 from torch import nn
 
 import xaiutils as xu
-from xaiutils.methods.lime import _samples, lime, superpixels
+from xaiutils.blackbox_libraries import captum_lime, torchray_rise
+from xaiutils.methods.lime import lime, superpixels
 from xaiutils.methods.rise import _MaskDraw, rise, rise_masks
 
 
@@ -39,28 +40,6 @@ def close(a: torch.Tensor, b: torch.Tensor, rel: float) -> bool:
 
 
 # --- RISE against TorchRay, and the paper's masks ----------------------------------------------
-
-
-class SoftmaxAsSigmoid(nn.Module):
-    """TorchRay's ``rise`` applies a sigmoid to the model's output; the paper (and we) use the
-    softmax. This wrapper returns ``logit(softmax)``, whose sigmoid is the softmax."""
-
-    def __init__(self, model: nn.Module) -> None:
-        super().__init__()
-        self.model = model
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        log_p = self.model(x).double().log_softmax(dim=1)
-        return (log_p - torch.log(-torch.expm1(log_p))).float()
-
-
-def torchray_rise(model, x, target, masks, batch_size):
-    from torchray.attribution.rise import rise as tr_rise
-
-    with xu.preserved_state(model), torch.no_grad():
-        sal = tr_rise(SoftmaxAsSigmoid(model), x, num_masks=len(masks), batch_size=batch_size,
-                      filter_masks=masks[:, None])  # fmt: skip
-    return sal[torch.arange(len(x)), torch.as_tensor(target)]
 
 
 @pytest.mark.parametrize("net", ["effnet", "resnet18"])
@@ -117,31 +96,6 @@ def test_rise_normalisation():
 # --- LIME against captum, and a model LIME must recover exactly ------------------------------
 
 
-def captum_lime(model, x, target, labels, samples, kernel_width, alpha, baseline):
-    from captum._utils.models.linear_model import SkLearnRidge
-    from captum.attr import Lime
-    from captum.attr._core.lime import get_exp_kernel_similarity_function
-
-    kernel = get_exp_kernel_similarity_function("cosine", kernel_width)
-    draws = _samples(samples, int(labels.max()) + 1, seed=0)
-
-    def similarity(original, perturbed, interpretable, **kwargs):
-        # captum's own kernel, measured between the binary vectors as LIME does (captum's
-        # default measures it between the perturbed images).
-        return kernel(torch.ones_like(interpretable), interpretable, None)
-
-    def perturb(original, **kwargs):  # our samples, in our order
-        yield from (z[None].long() for z in draws)
-
-    explainer = Lime(lambda t: model(t).softmax(1), SkLearnRidge(alpha=alpha), similarity, perturb)
-    with xu.preserved_state(model), torch.no_grad():
-        attr = explainer.attribute(
-            x, baselines=baseline, target=target, n_samples=samples,
-            feature_mask=labels[None, None], perturbations_per_eval=12,
-        )  # fmt: skip
-    return attr[0, 0]
-
-
 @pytest.mark.parametrize("net", ["effnet", "resnet18"])
 def test_lime_equals_captum_with_the_same_samples(net, request, photos_batch):
     model = request.getfixturevalue(net)
@@ -150,7 +104,7 @@ def test_lime_equals_captum_with_the_same_samples(net, request, photos_batch):
     with torch.no_grad():
         target = int(model(x).argmax())
     ours = lime(model, x, target, segments=labels, samples=24, batch_size=12, baseline=0.0)
-    ref = captum_lime(model, x, target, labels, 24, 0.25, 1.0, 0.0)
+    ref = captum_lime(model, x, target, labels, 24, kernel_width=0.25, alpha=1.0, baseline=0.0)
     # captum fits in float32 (it casts samples, outputs and weights), we in float64.
     assert close(ours[0], ref, 1e-5)  # measured: 1.7e-7 (EfficientNet), 3.8e-7 (ResNet-18)
 

@@ -63,3 +63,16 @@ def test_set_seed_reproduces_every_generator():
     first = (torch.rand(2), np.random.rand(2))  # noqa: NPY002
     xu.set_seed(3)
     assert torch.equal(torch.rand(2), first[0]) and np.array_equal(np.random.rand(2), first[1])  # noqa: NPY002
+
+
+def test_show_signed_centres_each_map_on_zero_with_a_colorbar():
+    maps = [np.array([[-1.0, 0.0], [2.0, 0.5]]), torch.zeros(2, 2)]
+    fig = xu.show_signed(maps, ["a", "b"], percentile=100)
+    images = [ax.images[0] for ax in fig.axes if ax.images and ax.get_title()]
+    assert [im.get_clim() for im in images] == [(-2.0, 2.0), (-1.0, 1.0)]
+    assert images[0].get_cmap().name == xu.SIGNED_CMAP and len(fig.axes) == 4  # + 2 colorbars
+    plt.close(fig)
+    with pytest.raises(ValueError, match="2 maps but 1 titles"):
+        xu.show_signed(maps, ["a"])
+    with pytest.raises(ValueError, match="sum an attribution over its channels"):
+        xu.show_signed([np.zeros((3, 2, 2))], ["a"])

@@ -17,10 +17,11 @@ from xaiutils.models import (
     top_k,
 )
 from xaiutils.repro import set_seed
-from xaiutils.viz import CMAP, draw_boxes, normalize, overlay, show_grid
+from xaiutils.viz import CMAP, SIGNED_CMAP, draw_boxes, normalize, overlay, show_grid, show_signed
 
 __all__ = [
     "CMAP",
+    "SIGNED_CMAP",
     "METHODS",
     "Capture",
     "LayerNotFoundError",
@@ -42,6 +43,7 @@ __all__ = [
     "scale_box",
     "set_seed",
     "show_grid",
+    "show_signed",
     "to_rgb",
     "top_k",
 ]

@@ -15,9 +15,19 @@ from matplotlib.patches import Rectangle
 
 from xaiutils.validation import in_range, positive_int
 
-__all__ = ["CMAP", "as_float_image", "draw_boxes", "normalize", "overlay", "show_grid"]
+__all__ = [
+    "CMAP",
+    "SIGNED_CMAP",
+    "as_float_image",
+    "draw_boxes",
+    "normalize",
+    "overlay",
+    "show_grid",
+    "show_signed",
+]
 
 CMAP = "jet"  # the heatmap colormap of the CAM and Grad-CAM papers, used everywhere
+SIGNED_CMAP = "RdBu_r"  # signed maps: red positive, blue negative, white at 0
 
 
 def normalize(maps: torch.Tensor | np.ndarray, eps: float = 1e-12) -> torch.Tensor | np.ndarray:
@@ -162,6 +172,40 @@ def show_grid(
             ax.imshow(_as_numpy(images[i]), cmap=cmap)
             if titles is not None:
                 ax.set_title(titles[i], fontsize=9)
+    if suptitle:
+        fig.suptitle(suptitle)
+    fig.tight_layout()
+    return fig
+
+
+def show_signed(
+    maps: Sequence[np.ndarray | torch.Tensor],
+    titles: Sequence[str],
+    *,
+    ncols: int = 4,
+    size: float = 2.8,
+    percentile: float = 99.0,
+    suptitle: str | None = None,
+) -> Figure:
+    """Signed maps ``H x W``, each in :data:`SIGNED_CMAP` centred on 0, with its own colorbar.
+
+    Each panel's scale is symmetric, ``[-s, s]`` with ``s`` the ``percentile`` of the map's
+    ``|values|`` (a few extreme pixels would otherwise wash out the rest); values beyond it take
+    the end colours; ``suptitle`` above them all. Introduced in lesson 04 for attributions,
+    which can be negative.
+    """
+    if len(titles) != len(maps):
+        raise ValueError(f"{len(maps)} maps but {len(titles)} titles")
+    percentile = in_range(percentile, "percentile", 0, 100)
+    arrays = [_as_numpy(m).astype(np.float64) for m in maps]
+    if any(a.ndim != 2 or not np.isfinite(a).all() for a in arrays):
+        raise ValueError("maps must be finite H x W arrays: sum an attribution over its channels")
+    fig = show_grid([np.zeros((1, 1))] * len(arrays), titles, ncols=ncols, size=size)
+    for ax, a in zip(fig.axes, arrays, strict=False):
+        scale = float(np.percentile(np.abs(a), percentile)) or float(np.abs(a).max()) or 1.0
+        ax.images[0].remove()
+        image = ax.imshow(a, cmap=SIGNED_CMAP, vmin=-scale, vmax=scale)
+        fig.colorbar(image, ax=ax, fraction=0.046, pad=0.03).ax.tick_params(labelsize=7)
     if suptitle:
         fig.suptitle(suptitle)
     fig.tight_layout()

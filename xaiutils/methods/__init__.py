@@ -31,6 +31,7 @@ from xaiutils.methods.attributions import (
     gradient_shap,
     gradient_x_input,
     integrated_gradients,
+    quadrature,
 )
 from xaiutils.methods.cam import (
     LayerPass,
@@ -117,6 +118,7 @@ __all__ = [
     "lime",
     "modified_rectifiers",
     "occlusion",
+    "quadrature",
     "rise",
     "rise_masks",
     "score_cam",

@@ -35,7 +35,14 @@ from xaiutils.validation import (
     targets_or_top1,
 )
 
-__all__ = ["BASELINES", "RULES", "gradient_shap", "gradient_x_input", "integrated_gradients"]
+__all__ = [
+    "BASELINES",
+    "RULES",
+    "gradient_shap",
+    "gradient_x_input",
+    "integrated_gradients",
+    "quadrature",
+]
 
 IGRule = Literal[
     "gausslegendre", "riemann_left", "riemann_right", "riemann_middle", "riemann_trapezoid"
@@ -56,9 +63,15 @@ def gradient_x_input(model: nn.Module, x: torch.Tensor, target: Target) -> torch
     return x.detach() * grad
 
 
-def _rule(rule: object, steps: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Positions ``alpha_k`` in [0, 1] and weights ``w_k`` (float64) of ``rule``: captum's, its
-    Riemann positions to the bit (``torch.linspace`` in float32), trapezoid weights fixed."""
+def quadrature(rule: IGRule, steps: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Positions ``alpha_k`` in [0, 1] and weights ``w_k`` (float64) of ``rule`` with ``steps``
+    points: captum's, its Riemann positions to the bit (``torch.linspace`` in float32), the
+    trapezoid's weights fixed to add up to 1 (see :func:`integrated_gradients`). Lesson 04."""
+    if rule not in RULES:
+        raise ValueError(f"rule must be one of {', '.join(map(repr, RULES))}, got {rule!r}")
+    steps = positive_int(steps, "steps")
+    if rule != "gausslegendre" and steps < 2:
+        raise ValueError(f"steps must be >= 2 for rule={rule!r} (as in captum), got {steps}")
     if rule == "gausslegendre":  # Gauss-Legendre nodes and weights, from [-1, 1] to [0, 1]
         nodes, weights = np.polynomial.legendre.leggauss(steps)
         return torch.from_numpy(0.5 * (1 + nodes)), torch.from_numpy(0.5 * weights)
@@ -220,11 +233,9 @@ def integrated_gradients(
     check_model(model)
     check_batch(x, model=model)
     check_target(target, len(x))
-    if rule not in RULES:
-        raise ValueError(f"rule must be one of {', '.join(map(repr, RULES))}, got {rule!r}")
-    steps, batch_size = positive_int(steps, "steps"), positive_int(batch_size, "batch_size")
-    if rule != "gausslegendre" and steps < 2:
-        raise ValueError(f"steps must be >= 2 for rule={rule!r} (as in captum), got {steps}")
+    alphas, weights = quadrature(rule, steps)  # checks rule and steps
+    steps = len(alphas)
+    batch_size = positive_int(batch_size, "batch_size")
     seed = positive_int(seed, "seed", minimum=0)
     if not isinstance(return_delta, bool):
         raise TypeError(f"return_delta must be True or False, got {return_delta!r}")
@@ -234,7 +245,6 @@ def integrated_gradients(
     with preserved_state(model):
         targets = targets_or_top1(model, x, target)
     b = _baseline(baseline, x, pre, torch.Generator().manual_seed(seed)).expand_as(x)
-    alphas, weights = _rule(rule, steps)
     alphas = alphas.to(device=x.device, dtype=x.dtype).view(-1, 1, 1, 1)
     weights = weights.to(x.device, torch.promote_types(x.dtype, torch.float32)).view(-1, 1, 1, 1)
     total = _accumulate(
