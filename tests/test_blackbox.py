@@ -155,6 +155,22 @@ CALLS = {
 
 
 @pytest.mark.parametrize("name", list(CALLS))
+def test_one_image_for_several_classes_shares_its_forwards(name):
+    call, model, x = CALLS[name], small_net().eval(), batch(2)
+    seen = []
+    model.register_forward_hook(lambda module, args, out: seen.append(len(args[0])))
+    together = call(model, x[[0, 0, 1, 0]], [1, 3, 1, 0], batch_size=5)
+    copies_together = sum(seen[1:])  # the first forward finds the targets
+    seen.clear()
+    alone = [
+        call(model, x[i : i + 1], t, batch_size=5) for i, t in [(0, 1), (0, 3), (1, 1), (0, 0)]
+    ]
+    assert close(together, torch.cat(alone), 1e-6)
+    assert copies_together == 2 * 12  # two images, 12 copies each: not four images
+    assert sum(seen) == 4 * (1 + 12)  # alone: each call finds its target, then 12 copies
+
+
+@pytest.mark.parametrize("name", list(CALLS))
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
 def test_batch_seed_and_batch_size(name, dtype):
     call, model, x = CALLS[name], small_net(dtype=dtype), batch().to(dtype)

@@ -4,7 +4,8 @@ probability on which superpixels are kept. Lesson 04.
 A black-box method, like :mod:`xaiutils.methods.rise` (whose batching it shares):
 :func:`lime` takes ``(model, x, target)`` and returns maps ``(N, H, W)`` at the input's size in
 ``x``'s dtype, the model left as it was; :func:`superpixels` segments the photos. The samples
-come from a private generator seeded with ``seed``.
+come from a private generator seeded with ``seed``; samples that are the same image share their
+forward passes.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from torch import nn
 
 from xaiutils.hooks import preserved_state
 from xaiutils.methods.occlusion import DEFAULT_BATCH_SIZE
-from xaiutils.methods.rise import _jobs, _probs, _seed
+from xaiutils.methods.rise import _jobs, _seed, _shared, _softmax, _spread
 from xaiutils.progress import wanted
 from xaiutils.validation import (
     Target,
@@ -173,14 +174,17 @@ def lime(
     draws = [_samples(samples, int(lab.max()) + 1, seed) for lab in labels]
     y = torch.empty(n, samples, dtype=torch.float64)
     on_device = labels.to(x.device)
+    groups = _shared(x, base, labels)  # the same image, segments and baseline: shared forwards
     with preserved_state(model), torch.no_grad():
         targets = resolve_targets(model(x), target)
-        for s, j in _jobs(n, samples, batch_size, "LIME", show):
+        for led, j in _jobs(len(groups), samples, batch_size, "LIME", show):
+            first = [groups[g][0] for g in led.tolist()]
             keep = torch.stack(
-                [draws[a][b].to(x.device)[on_device[a]] for a, b in zip(s, j, strict=True)]
+                [draws[a][b].to(x.device)[on_device[a]] for a, b in zip(first, j, strict=True)]
             )
-            copies = torch.where(keep[:, None], x[s], base[s])
-            y[s, j] = _probs(model, copies, targets[s])
+            probs = _softmax(model, torch.where(keep[:, None], x[first], base[first]))
+            for sample, rows, prob in _spread(probs, led, groups, targets):
+                y[sample, j[rows]] = prob
     from sklearn.linear_model import Ridge
 
     maps = []

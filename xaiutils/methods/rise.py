@@ -6,7 +6,8 @@ A black-box method: it only asks the model for probabilities. :func:`rise` takes
 model left as it was. As in occlusion, the copies go ``batch_size`` at a time (the result does
 not depend on it); the masks come from a private generator seeded with ``seed``, the same for
 every sample, so a sample's map does not depend on the batch and the global RNG is untouched.
-The batching helpers here are shared with :mod:`xaiutils.methods.lime`.
+Samples that are the same image (one photo explained for several classes) share their forward
+passes. The batching helpers here are shared with :mod:`xaiutils.methods.lime`.
 """
 
 from __future__ import annotations
@@ -46,10 +47,33 @@ def _jobs(n: int, per_sample: int, batch_size: int, desc: str, show: bool) -> Pa
         yield index // per_sample, index % per_sample
 
 
-def _probs(model: nn.Module, copies: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-    """The target's softmax probability for each copy, float64 on the CPU."""
-    out = check_logits(model(copies), len(copies)).double().softmax(dim=1)
-    return out.gather(1, targets[:, None].to(out.device))[:, 0].cpu()
+def _softmax(model: nn.Module, copies: torch.Tensor) -> torch.Tensor:
+    """Every class's softmax probability for each copy ``(B, classes)``, float64 on the CPU."""
+    return check_logits(model(copies), len(copies)).double().softmax(dim=1).cpu()
+
+
+def _shared(*tensors: torch.Tensor) -> list[list[int]]:
+    """Groups of samples equal in every tensor (the first of each group leads): the same image
+    explained for several classes is sent through the model once, its forwards shared."""
+    groups: list[list[int]] = []
+    for i in range(len(tensors[0])):
+        group = next((g for g in groups if all(torch.equal(t[g[0]], t[i]) for t in tensors)), None)
+        if group is None:
+            groups.append([i])
+        else:
+            group.append(i)
+    return groups
+
+
+def _spread(
+    probs: torch.Tensor, led: torch.Tensor, groups: list[list[int]], targets: torch.Tensor
+) -> Iterator[tuple[int, torch.Tensor, torch.Tensor]]:
+    """For each sample of the groups in a batch: (sample, its rows, its target's probabilities),
+    the rows being the batch's copies of its group's image (``led[row]``: the group)."""
+    for g in led.unique().tolist():
+        rows = (led == g).nonzero().flatten()
+        for sample in groups[g]:
+            yield sample, rows, probs[rows, int(targets[sample])]
 
 
 def _bilinear(size: int, cells: int) -> torch.Tensor:
@@ -195,12 +219,15 @@ def rise(
         draw, mean = _MaskDraw(count, tuple(x.shape[2:]), grid, p, seed), p
     n, size = len(x), x.shape[2:]
     saliency = torch.zeros(n, size.numel(), dtype=torch.float64)
+    groups = _shared(x)  # an image given twice (for two classes) costs its forwards once
     with preserved_state(model), torch.no_grad():
         targets = resolve_targets(model(x), target)
-        for samples, index in _jobs(n, count, batch_size, "RISE", show):
+        for led, index in _jobs(len(groups), count, batch_size, "RISE", show):
             m = fixed[index] if draw is None else draw.masks(index)
-            copies = x[samples] * m[:, None].to(device=x.device, dtype=x.dtype)
-            prob = _probs(model, copies, targets[samples])
-            saliency.index_add_(0, samples, prob[:, None] * m.flatten(1))
+            images = x[[groups[g][0] for g in led.tolist()]]
+            probs = _softmax(model, images * m[:, None].to(device=x.device, dtype=x.dtype))
+            for sample, rows, prob in _spread(probs, led, groups, targets):
+                weighted = prob[:, None] * m[rows].flatten(1)
+                saliency.index_add_(0, torch.full_like(rows, sample), weighted)
     maps = saliency / (count * mean)
     return maps.view(n, *size).to(device=x.device, dtype=x.dtype)
