@@ -31,10 +31,12 @@ All on the offline EfficientNet-Lite0 with chelsea at 224 x 224, batch 1, target
 Timings on a shared CPU are noisy; ratios taken from interleaved rounds in one run far less so
 (``_timing.py``: medians, each ratio the median of the rounds' ratios, ours timed twice per
 round to measure the noise; "met within noise" is over the target by less than that). A RISE
-call is about 70 s here and a LIME call about 35 s, so they get few rounds (``--repeats``), and
-no part has a warm-up round (the checks warm the model and the libraries up; a slow first call
-is one round's ratio, outvoted by the others); the whole run takes about 30 minutes idle.
-``--quick`` (200 masks, 100 samples, 32 steps, 2 rounds) is a smoke run of a few minutes.
+call takes 30 s on an idle machine (minutes under load), a LIME call 15 s, so they get few
+rounds (``--repeats``), and no part has a warm-up round (the checks warm the model and the
+libraries up; a slow first call is one round's ratio, outvoted by the others). The whole run
+takes about 20 minutes idle, well over an hour on a busy machine; ``--quick`` (200 masks, 100
+samples, 32 steps, 2 rounds) is a smoke run of a few minutes. ``--skip rise lime`` times
+Integrated Gradients alone (a few minutes).
 """
 
 from __future__ import annotations
