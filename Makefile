@@ -1,6 +1,7 @@
 # The course in two commands:  make lab  (open the lessons)  and  make test  (check everything).
 # Both create .venv with Python 3.11 on first use and install the pinned dependencies; the
-# install is skipped while pyproject.toml is unchanged (the stamp file is keyed on its checksum).
+# install is skipped while pyproject.toml and this Makefile are unchanged (the stamp file is keyed
+# on their checksum).
 
 PYTHON ?= python3.11
 VENV ?= .venv
@@ -8,7 +9,11 @@ BIN := $(VENV)/bin
 # Extra pip arguments, e.g. a CPU-only torch build on a laptop (see README):
 #   make lab PIP_ARGS="--extra-index-url https://download.pytorch.org/whl/cpu"
 PIP_ARGS ?=
-DEPS_KEY := $(firstword $(shell cksum pyproject.toml))
+DEPS_KEY := $(firstword $(shell cat pyproject.toml Makefile | cksum))
+# Quantus, the evaluation library lesson 09 cross-checks against, is installed without its
+# dependencies: it asks for opencv-python, which would overwrite the opencv-python-headless that
+# pytorch-grad-cam brings (both are the module cv2); its other needs are pinned in pyproject.toml.
+QUANTUS := quantus==0.6.0
 STAMP := $(VENV)/.installed-$(DEPS_KEY)
 LINTED := xaiutils tests benchmarks notebooks site conftest.py
 
@@ -20,9 +25,10 @@ $(STAMP):
 	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found. Install Python 3.11 (python.org, pyenv or your package manager), or point PYTHON at it: make PYTHON=/path/to/python3.11"; exit 1; }
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --disable-pip-version-check $(PIP_ARGS) -e ".[course]"
+	$(BIN)/python -m pip install --disable-pip-version-check $(PIP_ARGS) --no-deps $(QUANTUS)
 	@rm -f $(VENV)/.installed-*
 	@touch $@
-	@echo "installed into $(VENV) (pyproject.toml checksum $(DEPS_KEY))"
+	@echo "installed into $(VENV) (pyproject.toml + Makefile checksum $(DEPS_KEY))"
 
 # JupyterLab on lesson 00. As root (containers, cloud and CI machines) it needs --allow-root.
 # jupyter/overrides.json answers the first-run "get notified about Jupyter news?" prompt (no)

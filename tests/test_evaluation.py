@@ -179,3 +179,32 @@ def test_score_maps_of_the_perfect_map_of_a_region():
     assert row["localisation"] == 0.5 and row["pointing"] == 0.5 and row["energy"] == 0.5
     assert s.deletion.auc()[0] < s.deletion.auc()[1]
     assert s.insertion.auc()[0] > s.insertion.auc()[1]
+
+
+def test_random_logit_draws_other_classes_and_shares_one_call():
+    torch.manual_seed(0)
+    model = nn.Sequential(
+        nn.Conv2d(3, 4, 3), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(4, 6)
+    ).eval()
+    x = torch.randn(3, 3, 10, 10)
+    calls = []
+
+    def grad_map(m, xx, t):
+        calls.append(t.tolist())
+        xx = xx.clone().requires_grad_(True)
+        (g,) = torch.autograd.grad(m(xx).gather(1, t[:, None]).sum(), xx)
+        return g.abs().sum(dim=1)
+
+    from xaiutils.sanity import random_logit
+
+    out = random_logit(model, x, [0, 1, 2], grad_map, seed=4)
+    assert len(calls) == 1 and calls[0][:3] == [0, 1, 2]  # one call, targets then the others
+    assert (out.others != out.targets).all() and out.others.max() < 6
+    again = random_logit(model, x, [0, 1, 2], grad_map, seed=4)
+    assert np.array_equal(again.others, out.others) and np.allclose(again.spearman, out.spearman)
+    same = random_logit(model, x[:1], 0, lambda m, xx, t: torch.ones(len(t), 10, 10), [3])
+    assert same.spearman[0] == 0 and same.ssim[0] == pytest.approx(1)  # constant maps: no ranks
+    with pytest.raises(ValueError, match="differ"):
+        random_logit(model, x[:1], 2, grad_map, [2])
+    with pytest.raises(ValueError, match="how"):
+        next(cascading_randomization(model, ["0"], how="xavier"))
