@@ -15,7 +15,7 @@ DEPS_KEY := $(firstword $(shell cat pyproject.toml Makefile | cksum))
 # pytorch-grad-cam brings (both are the module cv2); its other needs are pinned in pyproject.toml.
 QUANTUS := quantus==0.6.0
 STAMP := $(VENV)/.installed-$(DEPS_KEY)
-LINTED := xaiutils tests benchmarks notebooks site conftest.py
+LINTED := xaiutils tests benchmarks studies notebooks site conftest.py
 
 .PHONY: setup lab test lint unit notebooks book clean
 

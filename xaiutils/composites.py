@@ -11,6 +11,7 @@ to the tile's size (no crop), so a box maps by scaling alone (:func:`xaiutils.sc
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -23,7 +24,7 @@ from xaiutils.metrics import XYXY, region_mask
 from xaiutils.models import Preprocessing, preprocessing
 from xaiutils.validation import positive_int
 
-__all__ = ["Composite", "make_composite"]
+__all__ = ["Case", "Composite", "evaluation_cases", "make_composite"]
 
 
 @dataclass(frozen=True)
@@ -123,3 +124,81 @@ def make_composite(
         boxes.append((x0 + bx0, y0 + by0, x0 + bx1, y0 + by1))
     pixels = np.asarray(canvas, dtype=np.float32) / 255.0
     return Composite(pixels, names, classes, tuple(tiles), tuple(boxes))
+
+
+@dataclass(frozen=True)
+class Case:
+    """One class on one image of the evaluation: what a map is scored on. Lesson 09.
+
+    ``image``: index into the images :func:`evaluation_cases` returns; ``tile``: which tile of
+    it; ``photo``, ``cls``: the photo and the annotated class; ``layout``: ``"alone"``,
+    ``"left"``, ``"right"``, ``"top"`` or ``"bottom"``; ``rank``: the class's rank among the
+    logits on that image (0 is the top-1); ``box``: the object box and ``region``: the tile,
+    both in the image's pixels.
+    """
+
+    image: int
+    tile: int
+    photo: str
+    cls: int
+    layout: str
+    rank: int
+    box: XYXY
+    region: tuple[int, int, int, int]
+
+    @property
+    def name(self) -> str:
+        """A short id, e.g. ``"coffee:967 left of chelsea"``."""
+        return f"{self.photo}:{self.cls} {self.layout}"
+
+
+def evaluation_cases(
+    model: torch.nn.Module, *, tile: int = 112, top: int = 5
+) -> tuple[list[Composite], list[Case], list[Case]]:
+    """Every photo alone, and every ordered pair of photos side by side and stacked. Lesson 09.
+
+    Each photo in every position beside every other one: ``P (P - 1)`` pairs left-right and as
+    many top-bottom, plus the ``P`` photos alone, each tile ``tile`` pixels square. A tile
+    gives one case per class annotated with a box in its photo (camera: tripod and reflex
+    camera; coffee: espresso and cup). A case is **kept** if its class is among the model's
+    ``top`` logits on the image, since a map of a class the model does not see there scores
+    the method on a question the model did not answer; the others are returned as dropped,
+    with their rank.
+
+    Returns ``(images, kept, dropped)``; the images are the composites (a photo alone is a
+    composite of one tile), the cases point into them.
+    """
+    from xaiutils.images import photo_names
+
+    names = photo_names()
+    layouts = [((n,), 1, ("alone",)) for n in names]
+    layouts += [(pair, 2, ("left", "right")) for pair in itertools.permutations(names, 2)]
+    layouts += [(pair, 1, ("top", "bottom")) for pair in itertools.permutations(names, 2)]
+    images, kept, dropped = [], [], []
+    with torch.no_grad():
+        for photos, cols, where in layouts:
+            comp = make_composite(photos, tile=tile, cols=cols)
+            logits = model(comp.input())[0]
+            index = len(images)
+            images.append(comp)
+            for t, (photo, place) in enumerate(zip(photos, where, strict=True)):
+                boxes = {}  # the first box of each class (grace_hopper has two of one class)
+                for box in annotation(photo).boxes:
+                    boxes.setdefault(box.class_index, box)
+                for box in boxes.values():
+                    rank = int((logits > logits[box.class_index]).sum())
+                    region = comp.tiles[t]
+                    x0, y0 = region[0], region[1]
+                    bx0, by0, bx1, by1 = scale_box(box.xyxy, annotation(photo).size, (tile, tile))
+                    case = Case(
+                        index,
+                        t,
+                        photo,
+                        box.class_index,
+                        place,
+                        rank,
+                        (x0 + bx0, y0 + by0, x0 + bx1, y0 + by1),
+                        region,
+                    )
+                    (kept if rank < top else dropped).append(case)
+    return images, kept, dropped
