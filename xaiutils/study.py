@@ -30,6 +30,8 @@ __all__ = [
     "LAYER",
     "METRICS",
     "OPTIONS",
+    "PASS",
+    "RANDOMISATION",
     "RESULTS",
     "figure",
     "other_classes",
@@ -62,9 +64,15 @@ METRICS = {  # column: (what it says, True if higher is better)
     "insertion": ("insertion AUC, probability", True),
     "road_morf": ("ROAD, most relevant removed first", False),
     "road_lerf": ("ROAD, least relevant removed first", True),
-    "random_logit": ("Spearman with another class's map", False),
-    "mprt": ("Spearman with the map of the randomised model", False),
+    "random_logit": ("max(Spearman, 0) with another class's map", False),
+    "mprt": ("max(Spearman, 0) with the randomised model's map", False),
 }
+# The randomisation tests (random logit; mprt: model-parameter randomisation) are summarised
+# by max(rho, 0), the rank correlation that survives: a map that ranks the pixels the other
+# way round has changed, but not "more" than an unrelated one (rho = 0). A method passes if
+# the upper end of its interval is below PASS (an all-zero map has no ranking: rho = 0).
+RANDOMISATION = ("random_logit", "mprt")
+PASS = 0.5
 
 
 def method_maps(
@@ -163,7 +171,13 @@ def randomised_model(model: torch.nn.Module) -> torch.nn.Module:
 
 
 def summarise(rows: list[dict]) -> list[dict]:
-    """Each method's mean per metric, bootstrap 95 % interval, and paired comparisons."""
+    """Each method's mean per metric, bootstrap 95 % interval, and paired comparisons.
+
+    ``best``: the best method (baselines excluded); ``tied_with_best``: not significantly
+    different from it (paired bootstrap); ``beats_centre`` / ``loses_to_centre``: significantly
+    better / worse than the centre baseline; ``passes``: for the randomisation tests, the
+    interval of the mean surviving correlation max(rho, 0) lies below :data:`PASS`.
+    """
     from xaiutils.statistics import bootstrap_mean, paired_difference
 
     methods = list(dict.fromkeys(r["method"] for r in rows))
@@ -171,6 +185,8 @@ def summarise(rows: list[dict]) -> list[dict]:
     out = []
     for metric, (_, higher) in METRICS.items():
         values = {m: np.array([r[metric] for r in table[m]]) for m in methods}
+        if metric in RANDOMISATION:
+            values = {m: np.clip(v, 0, None) for m, v in values.items()}
         means = {m: v.mean() for m, v in values.items()}
         ranked = [m for m in methods if not table[m][0]["baseline"]]
         best = (max if higher else min)(ranked, key=means.get)
@@ -193,6 +209,7 @@ def summarise(rows: list[dict]) -> list[dict]:
                     "beats_centre": vs_centre is not None and better(vs_centre),
                     "loses_to_centre": vs_centre is not None
                     and better(paired_difference(values["centre"], values[m])),
+                    "passes": metric in RANDOMISATION and ci.high < PASS,
                 }
             )
     return out
@@ -228,12 +245,14 @@ def figure(summary: list[dict], path: Path | None = None):
         rows = {r["method"]: r for r in summary if r["metric"] == metric}
         for y, m in enumerate(methods):
             r = rows[m]
-            colour = "grey" if r["baseline"] else ("tab:blue" if r["beats_centre"] else "tab:red")
+            good = r["passes"] if metric in RANDOMISATION else r["beats_centre"]
+            colour = "grey" if r["baseline"] else ("tab:blue" if good else "tab:red")
             error = [[r["mean"] - r["low"]], [r["high"] - r["mean"]]]
             ax.errorbar(r["mean"], y, xerr=error, fmt="o", color=colour, ms=4, capsize=2)
             if r["best"] or r["tied_with_best"]:
                 ax.plot(r["mean"], y, "o", mfc="none", mec="k", ms=10)
-        ax.axvline(rows["centre"]["mean"], color="grey", lw=0.8, ls="--")
+        line = PASS if metric in RANDOMISATION else rows["centre"]["mean"]
+        ax.axvline(line, color="grey", lw=0.8, ls="--")
         better = "higher" if higher else "lower"
         ax.set_title(f"{metric.replace('_', ' ')} ({better} is better)", fontsize=10)
         ax.set_xlabel(what, fontsize=8)
@@ -244,9 +263,9 @@ def figure(summary: list[dict], path: Path | None = None):
     axes[0, 0].invert_yaxis()
     fig.suptitle(
         f"{summary[0]['n']} cases: each method's mean and bootstrap 95 % interval\n"
-        "blue: better than the centre baseline (paired bootstrap); red: not; grey: the "
-        "baselines; ring: the best method or not significantly different from it; dashed "
-        "line: the centre baseline",
+        "blue: better than the centre baseline, dashed (paired bootstrap; randomisation tests: "
+        f"interval below max(rho, 0) = {PASS}, dashed); red: not; grey: the baselines;\n"
+        "ring: the best method or not significantly different from it",
         fontsize=10,
     )
     fig.tight_layout(rect=(0, 0, 1, 0.975))
