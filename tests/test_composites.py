@@ -63,3 +63,29 @@ def test_input_is_the_normalised_pixels_at_the_composite_size():
     assert x.shape == (1, 3, 448, 448)
     expected = (torch.from_numpy(comp.pixels).permute(2, 0, 1) - 0.5) / 0.5  # mean = std = 0.5
     assert torch.allclose(x[0], expected)
+
+
+def test_evaluation_cases_put_every_photo_in_every_position(effnet):
+    from collections import Counter
+
+    from xaiutils.composites import evaluation_cases
+
+    images, kept, dropped = evaluation_cases(effnet, tile=112)
+    names = xu.photo_names()
+    assert len(images) == len(names) + 2 * len(names) * (len(names) - 1)
+    cases = kept + dropped
+    positions = Counter(
+        (c.photo, c.layout) for c in cases if c.cls == xu.annotation(c.photo).boxes[0].class_index
+    )
+    for photo in names:  # alone once, and 7 times in each of the four places
+        assert positions[(photo, "alone")] == 1
+        assert all(
+            positions[(photo, p)] == len(names) - 1 for p in ("left", "right", "top", "bottom")
+        )
+    # one case per class per tile: grace_hopper's two boxes of one class give one case
+    assert len({(c.image, c.tile, c.cls) for c in cases}) == len(cases)
+    assert all(c.rank < 5 for c in kept) and all(c.rank >= 5 for c in dropped)
+    for c in kept[:20]:  # the box lies inside its tile, in the image's pixels
+        x0, y0, x1, y1 = c.region
+        assert x0 <= c.box[0] < c.box[2] <= x1 and y0 <= c.box[1] < c.box[3] <= y1
+        assert images[c.image].tiles[c.tile] == c.region
