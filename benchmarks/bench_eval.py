@@ -36,17 +36,7 @@ from xaiutils.evaluation import deletion, insertion, score_maps
 from xaiutils.methods import METHODS, explain, grad_cam, upsample
 from xaiutils.methods.occlusion import occlusion
 from xaiutils.sanity import default_stages, sanity_check
-
-# Lesson 09's settings for the registry's methods (the lesson says why).
-LAYER = {"score-cam": "blocks.1"}  # every other CAM at bn2
-OPTIONS = {
-    "smoothgrad": {"samples": 4},
-    "occlusion": {"window": 56, "stride": 56},
-    "integrated-gradients": {"steps": 16, "batch_size": 8},
-    "gradient-shap": {"samples": 8, "batch_size": 8},
-    "rise": {"masks": 250, "batch_size": 8},  # the four classes share each pass
-    "lime": {"samples": 200, "segments": "slic", "batch_size": 8},
-}
+from xaiutils.study import LAYER, OPTIONS  # lesson 09's settings for the registry's methods
 
 
 def lesson_methods(model: torch.nn.Module, x4: torch.Tensor, t: torch.Tensor) -> dict:

@@ -187,6 +187,7 @@ def test_random_logit_equals_quantus_with_the_same_classes_and_similarity():
     x = np.random.default_rng(6).normal(size=(5, 3, 12, 12)).astype(np.float32)
     y = np.array([0, 1, 2, 3, 4])
     asked = []
+    maps = _saliency(model, x, y)
 
     def explain(model, inputs, targets, **kwargs):
         asked.append(np.asarray(targets))
@@ -204,7 +205,7 @@ def test_random_logit_equals_quantus_with_the_same_classes_and_similarity():
         model=model,
         x_batch=x,
         y_batch=y,
-        a_batch=_saliency(model, x, y),
+        a_batch=maps,
         explain_func=explain,
         device="cpu",
     )
@@ -219,14 +220,14 @@ def test_random_logit_equals_quantus_with_the_same_classes_and_similarity():
         model=model,
         x_batch=x,
         y_batch=y,
-        a_batch=_saliency(model, x, y),
+        a_batch=maps,
         explain_func=_saliency,
         device="cpu",
     )
     assert not np.allclose(flat, ours.ssim, atol=1e-3)
     from skimage.metrics import structural_similarity
 
-    a, b = _saliency(model, x, y)[0, 0].ravel(), _saliency(model, x, others)[0, 0].ravel()
+    a, b = maps[0, 0].ravel(), _saliency(model, x, others)[0, 0].ravel()
     span = float(max(a.max(), b.max()) - min(a.min(), b.min()))
     assert flat[0] == pytest.approx(structural_similarity(a, b, data_range=span), abs=1e-6)
     assert map_similarity(_ours(model, x[:1], y[:1])[0], _ours(model, x[:1], others[:1])[0])[

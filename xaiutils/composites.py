@@ -72,6 +72,13 @@ class Composite:
         return pre.standardize(torch.from_numpy(self.pixels).permute(2, 0, 1)[None].contiguous())
 
 
+def _in_tile(xyxy: XYXY, photo_size: tuple[int, int], tile: tuple[int, int, int, int]) -> XYXY:
+    """A photo's annotated box, scaled to the tile's size and moved to the tile's place."""
+    x0, y0, x1, y1 = tile
+    bx0, by0, bx1, by1 = scale_box(xyxy, photo_size, (x1 - x0, y1 - y0))
+    return (x0 + bx0, y0 + by0, x0 + bx1, y0 + by1)
+
+
 def make_composite(
     names: Sequence[str],
     classes: Sequence[int] | None = None,
@@ -119,9 +126,8 @@ def make_composite(
         x0, y0 = (i % cols) * tile, (i // cols) * tile
         photo = to_rgb(load_photo(ann.name)).resize((tile, tile), Image.Resampling.BILINEAR)
         canvas.paste(photo, (x0, y0))
-        bx0, by0, bx1, by1 = scale_box(found[0].xyxy, ann.size, (tile, tile))
         tiles.append((x0, y0, x0 + tile, y0 + tile))
-        boxes.append((x0 + bx0, y0 + by0, x0 + bx1, y0 + by1))
+        boxes.append(_in_tile(found[0].xyxy, ann.size, tiles[-1]))
     pixels = np.asarray(canvas, dtype=np.float32) / 255.0
     return Composite(pixels, names, classes, tuple(tiles), tuple(boxes))
 
@@ -188,17 +194,7 @@ def evaluation_cases(
                 for box in boxes.values():
                     rank = int((logits > logits[box.class_index]).sum())
                     region = comp.tiles[t]
-                    x0, y0 = region[0], region[1]
-                    bx0, by0, bx1, by1 = scale_box(box.xyxy, annotation(photo).size, (tile, tile))
-                    case = Case(
-                        index,
-                        t,
-                        photo,
-                        box.class_index,
-                        place,
-                        rank,
-                        (x0 + bx0, y0 + by0, x0 + bx1, y0 + by1),
-                        region,
-                    )
+                    at = _in_tile(box.xyxy, annotation(photo).size, region)
+                    case = Case(index, t, photo, box.class_index, place, rank, at, region)
                     (kept if rank < top else dropped).append(case)
     return images, kept, dropped

@@ -93,6 +93,26 @@ class PerturbationCurve:
         return ((s[:, 1:] + s[:, :-1]) / 2 * df).sum(dim=1)
 
 
+def _check_maps(maps: object, x: torch.Tensor) -> tuple[torch.Tensor, int]:
+    """Maps ``(N, H, W)`` that rank the pixels of ``x`` (one image per map, or one for all):
+    detached, and their number ``N``. Shared by the curves here and :func:`xaiutils.road.road`.
+    """
+    b, _, h, w = x.shape
+    if not isinstance(maps, torch.Tensor):
+        raise TypeError(f"maps must be a tensor (N, H, W), got {type(maps).__name__}")
+    maps = maps.detach()
+    if maps.is_complex() or not bool(torch.isfinite(maps.float()).all()):
+        raise ValueError("maps have NaN or infinite values: they rank no pixels")
+    n = maps.shape[0] if maps.ndim == 3 else -1
+    if maps.shape[1:] != (h, w) or b not in (1, n):
+        raise ValueError(
+            f"maps must be (N, H, W) = (N, {h}, {w}), one map per sample of x (or any N maps "
+            f"for a single image x); got {tuple(maps.shape)} for x with {b}. Upsample the "
+            "maps to the input first (xaiutils.methods.upsample)"
+        )
+    return maps, n
+
+
 def _pixel_ranks(maps: torch.Tensor, seed: int) -> torch.Tensor:
     """Each pixel's place in its map's order, highest value first ``(N, H*W)``.
 
@@ -176,18 +196,7 @@ def perturbation_curve(
     steps, batch_size = positive_int(steps, "steps"), positive_int(batch_size, "batch_size")
     seed = positive_int(seed, "seed", minimum=0)
     b, _, h, w = x.shape
-    if not isinstance(maps, torch.Tensor):
-        raise TypeError(f"maps must be a tensor (N, H, W), got {type(maps).__name__}")
-    maps = maps.detach()
-    if maps.is_complex() or not bool(torch.isfinite(maps.float()).all()):
-        raise ValueError("maps have NaN or infinite values: they rank no pixels")
-    n = maps.shape[0] if maps.ndim == 3 else -1
-    if maps.shape[1:] != (h, w) or b not in (1, n):
-        raise ValueError(
-            f"maps {tuple(maps.shape)} must be (N, H, W) = (N, {h}, {w}), one map per sample "
-            f"of x (or any N maps for a single image x); x has {b}. Upsample the maps to the "
-            "input first (xaiutils.methods.upsample)"
-        )
+    maps, n = _check_maps(maps, x)
     if baseline is None:
         baseline = "zero" if mode == "deletion" else "blur"
     if isinstance(baseline, str):

@@ -28,6 +28,7 @@ from scipy import sparse
 from scipy.sparse.linalg import spsolve
 from torch import nn
 
+from xaiutils.evaluation import _check_maps, _pixel_ranks
 from xaiutils.hooks import preserved_state
 from xaiutils.validation import (
     Target,
@@ -166,8 +167,6 @@ def road(
     softmax probability; ``"accuracy"``: 1 if the target is still the top-1, else 0 (Rong et
     al.'s and Quantus's). The model comes back as it went in.
     """
-    from xaiutils.evaluation import _pixel_ranks
-
     check_model(model)
     check_batch(x, model=model)
     if order not in ("morf", "lerf"):
@@ -182,18 +181,9 @@ def road(
     batch_size = positive_int(batch_size, "batch_size")
     seed = positive_int(seed, "seed", minimum=0)
     b, _, h, w = x.shape
-    if not isinstance(maps, torch.Tensor) or maps.ndim != 3 or maps.shape[1:] != (h, w):
-        raise ValueError(
-            f"maps must be a tensor (N, H, W) = (N, {h}, {w}) at the input's size, got "
-            f"{getattr(maps, 'shape', type(maps).__name__)}"
-        )
-    n = maps.shape[0]
-    if b not in (1, n):
-        raise ValueError(f"x has {b} images for {n} maps: give one per map, or one for all")
-    if not bool(torch.isfinite(maps.float()).all()):
-        raise ValueError("maps have NaN or infinite values: they rank no pixels")
+    maps, n = _check_maps(maps, x)
     check_target(target, n)
-    ranks = _pixel_ranks(maps.detach(), seed)  # 0 = the most relevant pixel
+    ranks = _pixel_ranks(maps, seed)  # 0 = the most relevant pixel
     if order == "lerf":
         ranks = h * w - 1 - ranks
     counts = np.round(pct * h * w / 100).astype(int)

@@ -195,6 +195,7 @@ def summarise(rows: list[dict]) -> list[dict]:
             vs_best = paired_difference(values[m], values[best]) if m != best else None
             vs_centre = paired_difference(values[m], values["centre"]) if m != "centre" else None
             better = (lambda d: d.low > 0) if higher else (lambda d: d.high < 0)
+            worse = (lambda d: d.high < 0) if higher else (lambda d: d.low > 0)
             out.append(
                 {
                     "metric": metric,
@@ -207,8 +208,7 @@ def summarise(rows: list[dict]) -> list[dict]:
                     "best": m == best,
                     "tied_with_best": vs_best is not None and not vs_best.excludes(0),
                     "beats_centre": vs_centre is not None and better(vs_centre),
-                    "loses_to_centre": vs_centre is not None
-                    and better(paired_difference(values["centre"], values[m])),
+                    "loses_to_centre": vs_centre is not None and worse(vs_centre),
                     "passes": metric in RANDOMISATION and ci.high < PASS,
                 }
             )
