@@ -54,6 +54,9 @@ maps = {
     "score_cam": xaiutils.methods.score_cam(model, x, None, "blocks.3"),
 }
 assert maps["grad_cam"].shape == (1, 7, 7), maps["grad_cam"].shape
+import xaiutils.cleverhans as ch  # lesson 10's shipped weights load from the wheel
+assert ch.WEIGHTS.resolve().is_relative_to(site_packages), ch.WEIGHTS
+assert set(ch.load_cue_models()) == {"clever-hans", "fair", "shuffled"}
 assert maps["score_cam"].shape == (1, 14, 14), maps["score_cam"].shape
 for name, m in maps.items():
     assert torch.isfinite(m).all() and m.max() > 0, name
@@ -113,12 +116,13 @@ def test_wheel_ships_everything_and_works_outside_the_checkout(tmp_path):
     assert all(top == "xaiutils" or top.endswith(".dist-info") for top in tops), tops
     expected = {
         path.relative_to(ROOT).as_posix()
-        for pattern in ("*.py", "annotations/*.json")
+        for pattern in ("*.py", "annotations/*.json", "weights/*.pt")
         for path in (ROOT / "xaiutils").rglob(pattern)
         if "__pycache__" not in path.parts
     }
     assert "xaiutils/methods/cam.py" in expected and "xaiutils/images.py" in expected
     assert len([name for name in expected if name.endswith(".json")]) == 8
+    assert "xaiutils/weights/cue_models.pt" in expected  # lesson 10's trained models
     assert expected <= names, sorted(expected - names)
 
     # A fresh virtualenv: the wheel installed into it alone, this environment's packages visible
