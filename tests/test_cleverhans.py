@@ -141,8 +141,10 @@ def test_committed_rows_match_a_recomputed_subset():
     sys.path.insert(0, str(ROOT / "studies"))
     from cleverhans import cases
 
-    with (ROOT / "results" / "cleverhans.csv").open() as f:
-        committed = {(r["model"], r["method"], int(r["image"])): r for r in csv.DictReader(f)}
+    committed = {
+        (r["model"], r["method"], r["image"]): r
+        for r in audit.read_rows(ROOT / "results" / "cleverhans.csv")
+    }
     models = load_cue_models()
     data = cases(6)  # the study's first six images, every method
     rows = audit.audit_rows({"clever-hans": models["clever-hans"]}, data, list(xu.METHODS),
@@ -151,12 +153,54 @@ def test_committed_rows_match_a_recomputed_subset():
     assert len(rows) == 2 * 20 * 6
     for r in rows:
         c = committed[(r["model"], r["method"], r["image"])]
-        assert int(c["top1"]) == r["top1"]
+        assert c["top1"] == r["top1"]
         for column in audit.COLUMNS:
-            if np.isnan(r[column]):
-                assert c[column] == "nan"
-            else:
-                assert float(c[column]) == pytest.approx(r[column], abs=2e-4), (r, column)
+            assert np.isnan(c[column]) == np.isnan(r[column]), (r, column)
+            if not np.isnan(r[column]):
+                assert c[column] == pytest.approx(r[column], abs=2e-4), (r, column)
+
+
+def test_committed_summary_is_the_summary_of_the_committed_rows():
+    rows = audit.read_rows(ROOT / "results" / "cleverhans.csv")
+    assert len(rows) == 2 * 20 * 200
+    with (ROOT / "results" / "cleverhans_summary.csv").open() as f:
+        committed = list(csv.DictReader(f))
+    again = audit.summarise(rows)
+    assert len(again) == len(committed)
+    for a, c in zip(again, committed, strict=True):
+        assert (a["model"], a["method"], a["column"]) == (c["model"], c["method"], c["column"])
+        for k in ("mean", "low", "high"):
+            assert float(c[k]) == pytest.approx(a[k], abs=1e-5)
+
+
+def test_decoys_are_stamp_sized_and_away_from_shape_and_stamp():
+    from scipy.ndimage import binary_dilation
+
+    data = planted_cue_data(100, seed=9)
+    decoys = audit.decoy_masks(data)
+    assert (decoys.sum(dim=(1, 2)) == STAMP * STAMP).all()
+    for d, o, c in zip(decoys, data.objects, data.cues, strict=True):
+        near = binary_dilation((o | c).numpy(), np.ones((7, 7), bool))
+        assert not (d.numpy() & near).any()
+    assert torch.equal(decoys[:10], audit.decoy_masks(data.subset(slice(0, 10))))
+
+
+def test_verdicts_follow_the_two_rules():
+    def rows(model, method, cue, decoy):
+        return [{"model": model, "method": method, "peak_cue": a, "peak_decoy": b}
+                for a, b in zip(cue, decoy, strict=True)]  # fmt: skip
+
+    n = 100
+    table = rows("clever-hans", "good", [1.0] * 90 + [0.0] * 10, [0.0] * n)
+    table += rows("fair", "good", [0.0] * n, [0.0] * n)
+    table += rows("clever-hans", "alarm", [1.0] * 75 + [0.0] * 25, [0.0] * n)
+    table += rows("fair", "alarm", [1.0] * 30 + [0.0] * 70, [0.0] * n)
+    table += rows("clever-hans", "flat", [0.0] * n, [0.0] * n)
+    table += rows("fair", "flat", [1.0] * 30 + [0.0] * 70, [1.0] * 30 + [0.0] * 70)
+    v = audit.verdicts(table)
+    assert (v["good"]["exposes"], v["good"]["false_alarm"]) == (True, False)
+    assert (v["alarm"]["exposes"], v["alarm"]["false_alarm"]) == (True, True)
+    assert (v["flat"]["exposes"], v["flat"]["false_alarm"]) == (False, False)  # decoy as often
 
 
 def test_training_data_names_what_each_model_saw():

@@ -8,6 +8,10 @@ Clever Hans follows the stamp, the fair model the shape. So a map can be *graded
 * ``peak_cue``, ``peak_object``: whether the map's maximum lies on the cue, on the object
   (the pointing game with no tolerance: the stamp is 6 pixels wide and at least 4 pixels
   from the shape; see :func:`peak_on` for ties);
+* ``decoy``, ``peak_decoy``: the same for a **decoy**, a 6 x 6 square of plain background
+  placed at random away from the shape and the stamp (:func:`decoy_masks`): how often a map
+  "finds" a stamp-sized patch where there is nothing, the chance level of the pointing game
+  for that method, flat maxima included;
 * ``rho``, ``ssim``: for the data-randomisation test (Adebayo et al., NeurIPS 2018), the rank
   correlation and SSIM of the map with the same method's map on the model trained on shuffled
   labels, for the same image and class (:func:`xaiutils.metrics.map_similarity`).
@@ -18,6 +22,8 @@ gives each model's and method's mean per column with a bootstrap 95 % interval.
 """
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -31,10 +37,13 @@ __all__ = [
     "LAYER",
     "OPTIONS",
     "audit_rows",
+    "decoy_masks",
     "mass_share",
     "method_maps",
     "peak_on",
+    "read_rows",
     "summarise",
+    "verdicts",
 ]
 
 LAYER = "features"  # every method that takes a layer: the last conv block's ReLU, 16 x 16
@@ -50,8 +59,10 @@ OPTIONS = {  # lesson 10's settings for 64 x 64 images (fill: the background's g
 COLUMNS = {  # column: what it says
     "cue": "share of the positive map on the cue",
     "object": "share of the positive map on the object",
+    "decoy": "share of the positive map on a decoy patch of background",
     "peak_cue": "the map's maximum lies on the cue",
     "peak_object": "the map's maximum lies on the object",
+    "peak_decoy": "the map's maximum lies on the decoy",
     "rho": "Spearman with the shuffled-label model's map",
     "ssim": "SSIM with the shuffled-label model's map",
 }
@@ -84,6 +95,26 @@ def peak_on(maps: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
     return (hit & (flat.amax(dim=1) > flat.amin(dim=1))).float()
 
 
+def decoy_masks(data: CueData, seed: int = 0) -> torch.Tensor:
+    """A stamp-sized square per image ``(N, 64, 64)``, on plain background: at least 3 pixels
+    from the shape and from the stamp, at a random place (seeded)."""
+    from scipy.ndimage import binary_dilation
+
+    from xaiutils.cleverhans import SIZE, STAMP
+
+    rng = np.random.default_rng(seed)
+    out = torch.zeros(len(data), SIZE, SIZE, dtype=torch.bool)
+    near = np.ones((7, 7), dtype=bool)  # 3 pixels around
+    for i in range(len(data)):
+        taken = binary_dilation((data.objects[i] | data.cues[i]).numpy(), near)
+        while True:
+            top, left = rng.integers(0, SIZE - STAMP + 1, 2)
+            if not taken[top : top + STAMP, left : left + STAMP].any():
+                out[i, top : top + STAMP, left : left + STAMP] = True
+                break
+    return out
+
+
 def audit_rows(
     models: dict[str, nn.Module],
     data: CueData,
@@ -99,14 +130,16 @@ def audit_rows(
 
     rows = []
     x = data.images
+    decoys = decoy_masks(data)
     for name, model in models.items():
         with torch.no_grad():
             top1 = model(x).argmax(dim=1)
         for key in methods:
             maps = method_maps(model, x, key, top1)
             other = method_maps(shuffled, x, key, top1) if shuffled is not None else None
-            cue, obj = mass_share(maps, data.cues), mass_share(maps, data.objects)
-            peak_cue, peak_obj = peak_on(maps, data.cues), peak_on(maps, data.objects)
+            masks = {"cue": data.cues, "object": data.objects, "decoy": decoys}
+            share = {k: mass_share(maps, m) for k, m in masks.items()}
+            peak = {k: peak_on(maps, m) for k, m in masks.items()}
             for i in range(len(data)):
                 rho, ssim = (
                     map_similarity(maps[i], other[i]) if other is not None else (np.nan,) * 2
@@ -119,10 +152,8 @@ def audit_rows(
                         "label": int(data.labels[i]),
                         "cue_label": int(data.cue_labels[i]),
                         "top1": int(top1[i]),
-                        "cue": float(cue[i]),
-                        "object": float(obj[i]),
-                        "peak_cue": float(peak_cue[i]),
-                        "peak_object": float(peak_obj[i]),
+                        **{k: float(v[i]) for k, v in share.items()},
+                        **{f"peak_{k}": float(v[i]) for k, v in peak.items()},
                         "rho": rho,
                         "ssim": ssim,
                     }
@@ -148,3 +179,45 @@ def summarise(rows: list[dict]) -> list[dict]:
             out.append({"model": model, "method": method, "column": column, "n": ci.n,
                         "mean": ci.mean, "low": ci.low, "high": ci.high})  # fmt: skip
     return out
+
+
+def verdicts(rows: list[dict], exposes_above: float = 0.5) -> dict[str, dict]:
+    """Lesson 10's two rules, per method, from the rows of :func:`audit_rows`.
+
+    ``exposes``: on the ``"clever-hans"`` model the peak lies on the cue in more than
+    ``exposes_above`` of the images (lower end of the bootstrap 95 % interval above it);
+    ``false_alarm``: on the ``"fair"`` model the peak lies on the cue significantly more often
+    than on the decoy (paired bootstrap over the same images: the interval of the difference
+    lies above 0). Each entry also holds those intervals (``peak_cue``, ``fair_minus_decoy``).
+    """
+    from xaiutils.statistics import bootstrap_mean, paired_difference
+
+    out = {}
+    for method in dict.fromkeys(r["method"] for r in rows):
+        clever = [
+            r["peak_cue"] for r in rows if r["model"] == "clever-hans" and r["method"] == method
+        ]
+        fair = [r for r in rows if r["model"] == "fair" and r["method"] == method]
+        hit = bootstrap_mean(clever)
+        excess = paired_difference([r["peak_cue"] for r in fair], [r["peak_decoy"] for r in fair])
+        out[method] = {
+            "exposes": hit.low > exposes_above,
+            "false_alarm": excess.low > 0,
+            "peak_cue": hit,
+            "fair_minus_decoy": excess,
+        }
+    return out
+
+
+def read_rows(path: Path) -> list[dict]:
+    """The rows of a ``cleverhans.csv`` (``studies/cleverhans.py``), numbers parsed."""
+    import csv
+
+    with Path(path).open() as f:
+        rows = list(csv.DictReader(f))
+    for r in rows:
+        for k in ("image", "label", "cue_label", "top1"):
+            r[k] = int(r[k])
+        for k in COLUMNS:
+            r[k] = float(r[k])
+    return rows
