@@ -76,3 +76,20 @@ def test_show_signed_centres_each_map_on_zero_with_a_colorbar():
         xu.show_signed(maps, ["a"])
     with pytest.raises(ValueError, match="sum an attribution over its channels"):
         xu.show_signed([np.zeros((3, 2, 2))], ["a"])
+
+
+def test_outline_draws_around_a_mask_grown_outside_it():
+    from xaiutils.viz import outline
+
+    mask = np.zeros((20, 20), dtype=bool)
+    mask[8:12, 8:12] = True
+    fig, ax = plt.subplots()
+    outline(ax, mask, color="white", grow=1)
+    (path,) = [p for c in ax.collections for p in c.get_paths()]
+    ys, xs = path.vertices[:, 1], path.vertices[:, 0]
+    # outside the 4 x 4 square (pixels 8 to 11) by about a pixel on every side
+    assert xs.min() < 7.5 and xs.max() > 11.5 and ys.min() < 7.5 and ys.max() > 11.5
+    outline(ax, np.zeros((5, 5), dtype=bool))  # an empty mask draws nothing, no warning
+    with pytest.raises(ValueError, match="H x W"):
+        outline(ax, np.zeros((2, 5, 5), dtype=bool))
+    plt.close(fig)

@@ -21,6 +21,7 @@ __all__ = [
     "as_float_image",
     "draw_boxes",
     "normalize",
+    "outline",
     "overlay",
     "show_grid",
     "show_signed",
@@ -145,6 +146,28 @@ def draw_boxes(ax: plt.Axes, boxes: Sequence, *, color: str = "lime", labels: bo
                 fontsize=8,
                 bbox={"facecolor": color, "alpha": 0.8, "pad": 1, "lw": 0},
             )
+
+
+def outline(
+    ax: plt.Axes,
+    mask: np.ndarray | torch.Tensor,
+    *,
+    color: str = "white",
+    grow: int = 0,
+    linewidth: float = 1.2,
+) -> None:
+    """Draw the outline of a pixel mask ``H x W`` on an image axis; ``grow`` pixels outside it
+    (so that a small coloured region keeps its own colour inside the line). Lesson 10."""
+    m = _as_numpy(mask).astype(bool)
+    if m.ndim != 2:
+        raise ValueError(f"mask must be H x W, got shape {m.shape}")
+    grow = positive_int(grow, "grow", minimum=0)
+    if grow:
+        from scipy.ndimage import binary_dilation
+
+        m = binary_dilation(m, np.ones((2 * grow + 1, 2 * grow + 1), dtype=bool))
+    if m.any():
+        ax.contour(m, levels=[0.5], colors=color, linewidths=linewidth)
 
 
 def show_grid(
