@@ -30,14 +30,23 @@ def test_environment_yml_names_the_same_packages_as_pyproject():
 
 def test_notebooks_in_git_carry_no_outputs():
     notebooks = sorted((ROOT / "notebooks").glob("*.ipynb"))
-    assert notebooks
-    for path in notebooks:
+    solutions = sorted((ROOT / "notebooks" / "solutions").glob("*.ipynb"))
+    assert notebooks and solutions
+    for path in notebooks + solutions:
         # Lessons are NN_name.ipynb; the one unnumbered notebook is the explorer (a playground).
         assert re.fullmatch(r"\d\d_[a-z0-9_]+\.ipynb", path.name) or path.name == "explorer.ipynb"
         for cell in json.loads(path.read_text())["cells"]:
             assert cell.get("id"), f"{path.name}: a cell without an id (nbformat 4.5 needs one)"
             if cell["cell_type"] == "code":
                 assert cell["outputs"] == [] and cell["execution_count"] is None, path.name
+
+
+def test_every_solution_belongs_to_a_lesson_that_links_to_it():
+    for path in sorted((ROOT / "notebooks" / "solutions").glob("*.ipynb")):
+        lesson = ROOT / "notebooks" / path.name
+        assert lesson.is_file(), f"{path.name}: no lesson of that name"
+        assert f"solutions/{path.name}" in lesson.read_text(), f"{lesson.name} does not link it"
+        assert f"../{path.name}" in path.read_text(), f"{path.name} does not link back"
 
 
 def test_import_does_no_work():

@@ -60,7 +60,12 @@ MODELS = {
     # the first 128 of the Clever Hans's images with their labels shuffled, trained long
     # enough to memorise most of them (Adebayo et al.'s data randomisation)
     "shuffled": ({"agreement": 0.99}, 128, True, 150, 32),
+    # for the exercises of lesson 10 (shipped so that their solutions fit in a minute):
+    # agreement 0.95, and a control whose stamps carry no information (agreement 1/3)
+    "clever-hans-95": ({"agreement": 0.95}, 4000, False, 3, 64),
+    "control": ({"agreement": 1 / 3}, 4000, False, 3, 64),
 }
+LESSON_MODELS = ("clever-hans", "fair", "shuffled")
 TEST_SETS = {  # name: (the data's arguments, seed)
     "cue agrees": ({"agreement": 1.0}, 2),
     "cue disagrees": ({"agreement": 0.0}, 3),
@@ -287,13 +292,20 @@ def training_data(name: str) -> tuple[CueData, torch.Tensor]:
     return data, shuffled_labels(data) if shuffle else data.labels
 
 
-def load_cue_models(path: Path = WEIGHTS) -> dict[str, CueNet]:
-    """The three trained models of lesson 10 (:data:`MODELS`): ``"clever-hans"`` (the cue
-    agreed with the label 99 % of the time in training), ``"fair"`` (no cue) and
-    ``"shuffled"`` (128 of the Clever Hans's images, labels shuffled), in eval mode."""
+def load_cue_models(
+    names: tuple[str, ...] = LESSON_MODELS, path: Path = WEIGHTS
+) -> dict[str, CueNet]:
+    """Trained models of lesson 10 (:data:`MODELS`), in eval mode. By default its three:
+    ``"clever-hans"`` (the cue agreed with the label 99 % of the time in training), ``"fair"``
+    (no cue) and ``"shuffled"`` (128 of the Clever Hans's images, labels shuffled); the
+    exercises' ``"clever-hans-95"`` and ``"control"`` on request."""
+    unknown = [n for n in names if n not in MODELS]
+    if unknown:
+        raise ValueError(f"names must be among {', '.join(MODELS)}, got {unknown}")
     state = torch.load(path, weights_only=True)
     models = {}
-    for name, weights in state.items():
+    for name in names:
+        weights = state[name]
         models[name] = CueNet().to(memory_format=torch.channels_last)  # faster on a CPU
         models[name].load_state_dict(weights)
         models[name].eval()
