@@ -23,7 +23,6 @@ import argparse
 import json
 import sys
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 
 import torch
@@ -44,7 +43,7 @@ def cases(n: int = IMAGES):
 
 def main() -> None:
     sys.path.insert(0, str(ROOT / "studies"))
-    from evaluation import versions, write_csv
+    from evaluation import run_info, write_csv
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--out", type=Path, default=ROOT / "results")
@@ -63,14 +62,7 @@ def main() -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     write_csv(rows, args.out / "cleverhans.csv")
     write_csv(summarise(rows), args.out / "cleverhans_summary.csv")
-    info = {
-        "command": " ".join([Path(sys.executable).name, *sys.argv]),
-        "date": datetime.now(UTC).isoformat(timespec="seconds"),
-        "seconds": round(seconds, 1),
-        "threads": torch.get_num_threads(),
-        "versions": versions(),
-        "images": len(data),
-    }
+    info = {**run_info(seconds), "images": len(data)}
     (args.out / "cleverhans.json").write_text(json.dumps(info, indent=1) + "\n")
     print(f"{len(data)} images, {len(xu.METHODS)} methods, {seconds:.0f} s -> {args.out}")
 

@@ -86,11 +86,7 @@ def main() -> None:
     write_csv(rows, args.out / "evaluation.csv")
     write_summary(rows, args.out)
     info = {
-        "command": " ".join([Path(sys.executable).name, *sys.argv]),
-        "date": datetime.now(UTC).isoformat(timespec="seconds"),
-        "seconds": round(seconds, 1),
-        "threads": torch.get_num_threads(),
-        "versions": versions(),
+        **run_info(seconds),
         "machine": platform.platform(),
         "cases": len({r["case"] + str(r["image"]) for r in rows}),
         "images": len(chosen),
@@ -111,6 +107,17 @@ def write_summary(rows: list[dict], out: Path) -> None:
     summary = summarise(rows)
     write_csv(summary, out / "evaluation_summary.csv")
     figure(summary, out / "evaluation.png")
+
+
+def run_info(seconds: float) -> dict:
+    """What a study's ``.json`` records of its run: command, date, seconds, threads, versions."""
+    return {
+        "command": " ".join([Path(sys.executable).name, *sys.argv]),
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
+        "seconds": round(seconds, 1),
+        "threads": torch.get_num_threads(),
+        "versions": versions(),
+    }
 
 
 def versions() -> dict[str, str]:

@@ -75,11 +75,17 @@ def method_maps(model: nn.Module, x: torch.Tensor, key: str, target: torch.Tenso
 
 
 def mass_share(maps: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
-    """Each map's share of positive mass on its mask ``(N, H, W)``: ``(N,)``, 0 if none."""
-    positive = maps.clamp(min=0)
-    total = positive.sum(dim=(1, 2))
-    inside = (positive * masks).sum(dim=(1, 2))
-    return torch.where(total > 0, inside / total.clamp(min=1e-30), torch.zeros_like(total))
+    """Each map's share of positive mass on its mask ``(N, H, W)``: ``(N,)``, 0 if none.
+
+    Lesson 09's energy (:func:`xaiutils.metrics.energy_in_region`) on a pixel mask, map by
+    map, with its convention for a map without a positive pixel (0, as in the study)."""
+    from xaiutils.metrics import energy_in_region
+
+    shares = [
+        energy_in_region(m, k) if bool((m > 0).any()) else 0.0
+        for m, k in zip(maps, masks, strict=True)
+    ]
+    return torch.tensor(shares)
 
 
 def peak_on(maps: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
@@ -130,14 +136,13 @@ def audit_rows(
 
     rows = []
     x = data.images
-    decoys = decoy_masks(data)
+    masks = {"cue": data.cues, "object": data.objects, "decoy": decoy_masks(data)}
     for name, model in models.items():
         with torch.no_grad():
             top1 = model(x).argmax(dim=1)
         for key in methods:
             maps = method_maps(model, x, key, top1)
             other = method_maps(shuffled, x, key, top1) if shuffled is not None else None
-            masks = {"cue": data.cues, "object": data.objects, "decoy": decoys}
             share = {k: mass_share(maps, m) for k, m in masks.items()}
             peak = {k: peak_on(maps, m) for k, m in masks.items()}
             for i in range(len(data)):

@@ -262,9 +262,8 @@ def train(
 @torch.no_grad()
 def accuracy(model: nn.Module, data: CueData, labels: torch.Tensor | None = None) -> float:
     """The share of ``data`` whose top-1 is the label (or ``labels``, e.g. the cue's)."""
-    predicted = torch.cat(
-        [model(data.images[s : s + 500]).argmax(1) for s in range(0, len(data), 500)]
-    )
+    batches = [data.images[s : s + 100] for s in range(0, len(data), 100)]  # fastest here
+    predicted = torch.cat([model(b).argmax(dim=1) for b in batches])
     return float((predicted == (data.labels if labels is None else labels)).float().mean())
 
 
@@ -274,7 +273,7 @@ def test_sets(n: int = 1000) -> dict[str, CueData]:
 
 
 def train_models() -> dict[str, CueNet]:
-    """Train the three models of :data:`MODELS` as ``studies/train_cue_models.py`` did."""
+    """Train every model of :data:`MODELS` as ``studies/train_cue_models.py`` did."""
     out = {}
     for name, (_, _, shuffle, epochs, batch_size) in MODELS.items():
         data, _ = training_data(name)
