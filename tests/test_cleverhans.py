@@ -105,12 +105,24 @@ def test_the_shipped_models_are_small_and_cheat_as_the_lesson_says():
 
 
 def test_retraining_reproduces_the_shipped_accuracies():
-    shipped, retrained = load_cue_models(tuple(ch.MODELS)), train_models()  # about 70 s
+    """Training is seeded, but its sums are ordered by the thread count and the CPU, so a
+    retrained model is the shipped one up to rounding, not bit for bit: within 0.03 on every
+    test set. The shuffled model is the exception: its test accuracy is chance, and which chance
+    level a retrained copy lands on (0.26 or 0.34 on 500 images, one thread or two) is not a
+    property of the recipe; what the recipe promises is that it memorises most of its 128 images and
+    learns nothing that transfers."""
+    shipped, retrained = load_cue_models(tuple(ch.MODELS)), train_models()  # 70 s, 2 threads
     assert set(shipped) == set(retrained) == set(ch.MODELS)
     for name in shipped:
         for key, data in ch.test_sets(500).items():
             a, b = accuracy(shipped[name], data), accuracy(retrained[name], data)
-            assert abs(a - b) <= 0.03, (name, key, a, b)
+            if name == "shuffled":
+                assert a < 0.5 and b < 0.5, (name, key, a, b)
+            else:
+                assert abs(a - b) <= 0.03, (name, key, a, b)
+    images, labels = ch.training_data("shuffled")
+    assert accuracy(shipped["shuffled"], images, labels) > 0.85  # 0.96; retrained 0.90 on 1 thread
+    assert accuracy(retrained["shuffled"], images, labels) > 0.85
 
 
 def test_cuenet_is_a_cam_network():
