@@ -33,8 +33,11 @@ def test_notebooks_in_git_carry_no_outputs():
     solutions = sorted((ROOT / "notebooks" / "solutions").glob("*.ipynb"))
     assert notebooks and solutions
     for path in notebooks + solutions:
-        # Lessons are NN_name.ipynb; the one unnumbered notebook is the explorer (a playground).
-        assert re.fullmatch(r"\d\d_[a-z0-9_]+\.ipynb", path.name) or path.name == "explorer.ipynb"
+        # Lessons are NN_name.ipynb, appendices A1_name.ipynb; the explorer is the one other.
+        assert (
+            re.fullmatch(r"(\d\d|A\d)_[a-z0-9_]+\.ipynb", path.name)
+            or path.name == "explorer.ipynb"
+        )
         for cell in json.loads(path.read_text())["cells"]:
             assert cell.get("id"), f"{path.name}: a cell without an id (nbformat 4.5 needs one)"
             if cell["cell_type"] == "code":

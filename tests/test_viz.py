@@ -51,6 +51,17 @@ def test_show_grid_titles_and_no_ticks():
         xu.show_grid(images, ["a", "b"])
 
 
+def test_show_grid_adds_one_shared_colorbar_of_the_heatmap_scale():
+    images = [np.full((8, 8, 3), 0.5)] * 5
+    fig = xu.show_grid(images, list("abcde"), ncols=3, colorbar="map, min-max per map")
+    bars = [ax for ax in fig.axes if ax.get_label() == "<colorbar>"]
+    assert len(fig.axes) == 7 and len(bars) == 1  # 6 grid axes (one empty), 1 colorbar
+    assert bars[0].get_ylabel() == "map, min-max per map" and bars[0].get_ylim() == (0.0, 1.0)
+    assert bars[0]._colorbar.cmap.name == xu.CMAP  # the overlays' colormap
+    assert len(xu.show_grid(images, ncols=3).axes) == 6  # no colorbar unless asked
+    plt.close(fig)
+
+
 def test_draw_boxes_adds_rectangles():
     fig, ax = plt.subplots()
     xu.draw_boxes(ax, [(1, 2, 5, 6), xu.annotation("chelsea").boxes[0]])

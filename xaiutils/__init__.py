@@ -17,7 +17,16 @@ from xaiutils.models import (
     top_k,
 )
 from xaiutils.repro import set_seed
-from xaiutils.viz import CMAP, SIGNED_CMAP, draw_boxes, normalize, overlay, show_grid, show_signed
+from xaiutils.viz import (
+    CMAP,
+    SIGNED_CMAP,
+    add_colorbar,
+    draw_boxes,
+    normalize,
+    overlay,
+    show_grid,
+    show_signed,
+)
 
 __all__ = [
     "CMAP",
@@ -42,6 +51,7 @@ __all__ = [
     "preserved_state",
     "scale_box",
     "set_seed",
+    "add_colorbar",
     "show_grid",
     "show_signed",
     "to_rgb",

@@ -10,6 +10,8 @@ from collections.abc import Sequence
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
+from matplotlib.cm import ScalarMappable
+from matplotlib.colors import Normalize
 from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 
@@ -18,6 +20,7 @@ from xaiutils.validation import in_range, positive_int
 __all__ = [
     "CMAP",
     "SIGNED_CMAP",
+    "add_colorbar",
     "as_float_image",
     "draw_boxes",
     "normalize",
@@ -170,6 +173,27 @@ def outline(
         ax.contour(m, levels=[0.5], colors=color, linewidths=linewidth)
 
 
+def add_colorbar(
+    fig: Figure,
+    axes,
+    label: str,
+    *,
+    cmap: str = CMAP,
+    limits: tuple[float, float] = (0.0, 1.0),
+    shrink: float = 0.8,
+):
+    """One colorbar beside ``axes`` (an axis or an array of them): ``cmap`` from ``limits[0]``
+    to ``limits[1]``, labelled. The default is the scale of :func:`overlay` on a map normalised
+    to [0, 1]. In a figure made with ``layout="constrained"`` (as :func:`show_grid` makes them),
+    matplotlib makes room for it."""
+    bar = fig.colorbar(
+        ScalarMappable(norm=Normalize(*limits), cmap=cmap), ax=axes, shrink=shrink, aspect=25
+    )
+    bar.set_label(label, fontsize=8)
+    bar.ax.tick_params(labelsize=7)
+    return bar
+
+
 def show_grid(
     images: Sequence[np.ndarray | torch.Tensor],
     titles: Sequence[str] | None = None,
@@ -178,26 +202,40 @@ def show_grid(
     size: float = 2.6,
     cmap: str = "gray",
     suptitle: str | None = None,
+    colorbar: str | None = None,
+    limits: tuple[float, float] | None = None,
 ) -> Figure:
     """Show images in a grid without axis ticks, each with its title; returns the figure.
 
-    2-D arrays are drawn with ``cmap``; ``H x W x 3`` arrays as colour images.
+    2-D arrays are drawn with ``cmap``, each scaled to its own range unless ``limits`` gives one
+    ``(low, high)`` for all; ``H x W x 3`` arrays as colour images. ``colorbar``, a label, adds
+    one colorbar for the whole grid (:func:`add_colorbar`): ``cmap`` over ``limits`` when those
+    are given, else the heatmap colormap :data:`CMAP` from 0 to 1, the scale of every
+    :func:`overlay` of a normalised map (CONTRIBUTING.md: a scale on every heatmap figure). The
+    layout is matplotlib's constrained layout, which leaves room for the ``suptitle`` and the
+    colorbar.
     """
     ncols = positive_int(ncols, "ncols")
     if titles is not None and len(titles) != len(images):
         raise ValueError(f"{len(images)} images but {len(titles)} titles")
     nrows = max(1, -(-len(images) // ncols))
     ncols = min(ncols, max(1, len(images)))
-    fig, axes = plt.subplots(nrows, ncols, figsize=(size * ncols, size * nrows), squeeze=False)
+    width = size * ncols + (0.9 if colorbar else 0.0)
+    fig, axes = plt.subplots(
+        nrows, ncols, figsize=(width, size * nrows), squeeze=False, layout="constrained"
+    )
     for i, ax in enumerate(axes.flat):
         ax.axis("off")
         if i < len(images):
-            ax.imshow(_as_numpy(images[i]), cmap=cmap)
+            low, high = limits if limits is not None else (None, None)
+            ax.imshow(_as_numpy(images[i]), cmap=cmap, vmin=low, vmax=high)
             if titles is not None:
                 ax.set_title(titles[i], fontsize=9)
+    if colorbar:
+        scale = {"cmap": cmap, "limits": limits} if limits is not None else {}
+        add_colorbar(fig, axes, colorbar, shrink=min(0.9, 2.2 / nrows), **scale)
     if suptitle:
         fig.suptitle(suptitle)
-    fig.tight_layout()
     return fig
 
 
@@ -231,5 +269,4 @@ def show_signed(
         fig.colorbar(image, ax=ax, fraction=0.046, pad=0.03).ax.tick_params(labelsize=7)
     if suptitle:
         fig.suptitle(suptitle)
-    fig.tight_layout()
     return fig
