@@ -7,7 +7,9 @@
 Each notebook in notebooks/ is executed in its own kernel, in notebooks/ (as nbval runs it),
 and exported to one page with JupyterLab's look (site/templates/course/). The numbered lessons
 (`NN_name.ipynb`) are chained by "previous" and "next" links in file-name order; any other
-notebook (`explorer.ipynb`, the playground) is linked from the index only. `index.html` is
+notebook (`explorer.ipynb`, the playground; `A1_...`, the appendix) is linked from the index. The
+worked solutions (`notebooks/solutions/NN_name.ipynb`) become `solutions_NN_name.html`, reached
+from their lesson's link (and back), in neither the chain nor the index. `index.html` is
 rendered from README.md: its introduction, lesson table and glossary. MathJax comes from the
 jupyter-server-mathjax package and is copied into the site, so no page fetches anything.
 Prints one line per notebook and nothing else; a failing cell stops the build with its error.
@@ -64,8 +66,12 @@ class Page:
     title: str
 
     @property
+    def solution(self) -> bool:
+        return self.source.parent.name == "solutions"
+
+    @property
     def name(self) -> str:
-        return self.source.stem
+        return f"solutions_{self.source.stem}" if self.solution else self.source.stem
 
     @property
     def href(self) -> str:
@@ -73,12 +79,14 @@ class Page:
 
     @property
     def numbered(self) -> bool:
-        return LESSON.fullmatch(self.name) is not None
+        return LESSON.fullmatch(self.name) is not None  # never a solution: "solutions_..."
 
 
 def find_pages(notebooks: Path) -> list[Page]:
-    """The numbered lessons in file-name order, then any other notebook (the playground)."""
+    """The numbered lessons in file-name order, then any other notebook (the playground, the
+    appendix), then the worked solutions in solutions/."""
     paths = sorted(notebooks.glob("*.ipynb"), key=lambda p: (not LESSON.fullmatch(p.stem), p.name))
+    paths += sorted((notebooks / "solutions").glob("*.ipynb"))
     return [Page(path, notebook_title(json.loads(path.read_text()), path.stem)) for path in paths]
 
 
@@ -289,7 +297,7 @@ def index_page(readme: Path, pages: list[Page], out: Path) -> str:
         lessons_heading=lessons_heading or "The lessons",
         glossary_heading=glossary_heading,
         # notebooks the README's table does not list (yet): the playground, say
-        extras=[page for page in pages if page.href not in linked],
+        extras=[page for page in pages if page.href not in linked and not page.solution],
         built=datetime.date.today().isoformat(),
         **parts,
     )
@@ -344,7 +352,7 @@ def build(
         nb = nbformat.read(page.source, as_version=4)
         log = out / f"{page.name}.kernel.log"
         try:
-            execute(nb, notebooks, timeout, log)
+            execute(nb, page.source.parent, timeout, log)  # in its folder, as nbval runs it
         except (CellExecutionError, CellTimeoutError, DeadKernelError) as error:
             raise SystemExit(f"error: {page.source} failed (kernel log: {log}):\n{error}") from None
         target = out / page.href

@@ -55,8 +55,17 @@ FIRST = [
     nbformat.v4.new_code_cell("plt.imshow([[1, 2], [3, 4]])\nplt.axis('off')\nplt.show()"),
 ]
 SECOND = [
-    nbformat.v4.new_markdown_cell("# 01 · Second lesson\n\n[back](00_first.ipynb)"),
+    nbformat.v4.new_markdown_cell(
+        "# 01 · Second lesson\n\n[back](00_first.ipynb)\n\n"
+        "Worked solutions: [solutions/01_second.ipynb](solutions/01_second.ipynb)"
+    ),
     nbformat.v4.new_code_cell("print('hello')"),
+]
+SOLUTIONS = [
+    nbformat.v4.new_markdown_cell(
+        "# Solutions · 01 · Second lesson\n\n[← back to the lesson](../01_second.ipynb)"
+    ),
+    nbformat.v4.new_code_cell("from pathlib import Path\n\nassert Path.cwd().name == 'solutions'"),
 ]
 PLAYGROUND = [
     nbformat.v4.new_markdown_cell("# Explorer · A playground"),
@@ -89,7 +98,13 @@ def site(tmp_path_factory):
     """The tiny course built as `make book` builds the course: (folder, stdout, stderr)."""
     base = tmp_path_factory.mktemp("course")
     (base / "notebooks").mkdir()
-    for name, cells in [("00_first", FIRST), ("01_second", SECOND), ("explorer", PLAYGROUND)]:
+    (base / "notebooks" / "solutions").mkdir()
+    for name, cells in [
+        ("00_first", FIRST),
+        ("01_second", SECOND),
+        ("explorer", PLAYGROUND),
+        ("solutions/01_second", SOLUTIONS),
+    ]:
         nbformat.write(nbformat.v4.new_notebook(cells=cells), base / "notebooks" / f"{name}.ipynb")
     (base / "README.md").write_text(README)
     out = base / "build"
@@ -114,9 +129,10 @@ def _nav(page: BeautifulSoup) -> dict[str, str | None]:
 def test_the_build_prints_one_line_per_notebook_and_nothing_else(site):
     out, stdout, stderr = site
     lines = stdout.splitlines()
-    assert len(lines) == 3, stdout
-    for i, name in enumerate(["00_first", "01_second", "explorer"], start=1):
-        assert re.fullmatch(rf"\[{i}/3\] {name} -> .*{name}\.html \(\d+ s\)", lines[i - 1])
+    assert len(lines) == 4, stdout
+    names = ["00_first", "01_second", "explorer", "solutions_01_second"]
+    for i, name in enumerate(names, start=1):
+        assert re.fullmatch(rf"\[{i}/4\] {name} -> .*{name}\.html \(\d+ s\)", lines[i - 1])
     assert stderr == ""  # no kernel warning, no nbconvert warning
 
 
@@ -125,6 +141,7 @@ def test_index_links_every_notebook_and_shows_the_glossary(site):
     index = _soup(out / "index.html")
     links = {a["href"] for a in index.find_all("a", href=True)}
     assert {"00_first.html", "01_second.html", "explorer.html"} <= links
+    assert "solutions_01_second.html" not in links  # reached from its lesson, not the index
     assert index.find("h1").get_text() == "A tiny course"
     assert "热力图" in index.get_text() and "What it is, and for whom." in index.get_text()
 
@@ -136,6 +153,15 @@ def test_lessons_are_chained_and_the_playground_is_not(site):
     assert _nav(second) == {"prev": "00_first.html", "next": None, "home": "index.html"}
     assert _nav(_soup(out / "explorer.html")) == {"prev": None, "next": None, "home": "index.html"}
     assert first.select_one("nav.course-nav-bottom") is not None
+
+
+def test_a_solution_is_its_own_page_linked_from_its_lesson_and_back(site):
+    out, _, _ = site
+    lesson, solution = _soup(out / "01_second.html"), _soup(out / "solutions_01_second.html")
+    assert "solutions_01_second.html" in {a["href"] for a in lesson.find_all("a", href=True)}
+    assert "01_second.html" in {a["href"] for a in solution.find_all("a", href=True)}
+    assert _nav(solution) == {"prev": None, "next": None, "home": "index.html"}  # not chained
+    assert _nav(_soup(out / "01_second.html"))["next"] is None
 
 
 def test_links_between_notebooks_point_to_pages(site):
@@ -187,7 +213,7 @@ def _external_references(page: BeautifulSoup) -> list[str]:
 def test_no_page_fetches_a_script_style_or_font_from_the_network(site):
     out, _, _ = site
     pages = sorted(out.glob("*.html"))
-    assert len(pages) == 4
+    assert len(pages) == 5  # 3 notebooks, 1 solution, the index
     for path in pages:
         assert _external_references(_soup(path)) == [], path.name
     for css in out.glob("assets/*.css"):
@@ -211,7 +237,9 @@ def test_the_index_of_this_course_links_every_lesson(tmp_path):
     pages = builder.find_pages(ROOT / "notebooks")
     index = BeautifulSoup(builder.index_page(ROOT / "README.md", pages, tmp_path), "html.parser")
     links = {a["href"] for a in index.find_all("a", href=True)}
-    assert {page.href for page in pages} <= links
+    assert {page.href for page in pages if not page.solution} <= links
+    solutions = [page for page in pages if page.solution]  # reached from their lessons
+    assert solutions and not {page.href for page in solutions} & links
     lessons = [page for page in pages if page.numbered]
     assert len(lessons) >= 9 and all(page.title[:2].isdigit() for page in lessons)
     assert index.find(id="glossary") is not None
