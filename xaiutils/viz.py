@@ -252,8 +252,8 @@ def show_signed(
 
     Each panel's scale is symmetric, ``[-s, s]`` with ``s`` the ``percentile`` of the map's
     ``|values|`` (a few extreme pixels would otherwise wash out the rest); values beyond it take
-    the end colours; ``suptitle`` above them all. Introduced in lesson 04 for attributions,
-    which can be negative.
+    the end colours; ``suptitle`` above them all. Introduced in lesson 00 for signed feature
+    maps; lesson 04 uses it for attributions, which can be negative too.
     """
     if len(titles) != len(maps):
         raise ValueError(f"{len(maps)} maps but {len(titles)} titles")
