@@ -246,7 +246,9 @@ def figure(summary: list[dict], path: Path | None = None):
         for y, m in enumerate(methods):
             r = rows[m]
             good = r["passes"] if metric in RANDOMISATION else r["beats_centre"]
-            colour = "grey" if r["baseline"] else ("tab:blue" if good else "tab:red")
+            bad = not r["passes"] if metric in RANDOMISATION else r["loses_to_centre"]
+            colour = "tab:blue" if good else ("tab:red" if bad else "tab:orange")
+            colour = "grey" if r["baseline"] else colour
             error = [[r["mean"] - r["low"]], [r["high"] - r["mean"]]]
             ax.errorbar(r["mean"], y, xerr=error, fmt="o", color=colour, ms=4, capsize=2)
             if r["best"] or r["tied_with_best"]:
@@ -263,12 +265,13 @@ def figure(summary: list[dict], path: Path | None = None):
     axes[0, 0].invert_yaxis()
     fig.suptitle(
         f"{summary[0]['n']} cases: each method's mean and bootstrap 95 % interval\n"
-        "blue: better than the centre baseline, dashed (paired bootstrap; randomisation tests: "
-        f"interval below max(rho, 0) = {PASS}, dashed); red: not; grey: the baselines;\n"
-        "ring: the best method or not significantly different from it",
+        "blue: better than the centre baseline, dashed (paired bootstrap); orange: not "
+        "significantly different; red: significantly worse\n"
+        f"randomisation tests: blue passes (interval below max(rho, 0) = {PASS}, dashed), red "
+        "fails; grey: the baselines; ring: the best method or not significantly different from it",
         fontsize=10,
     )
-    fig.tight_layout(rect=(0, 0, 1, 0.975))
+    fig.tight_layout(rect=(0, 0, 1, 0.97))
     if path is not None:
         fig.savefig(path, dpi=100)
     return fig
