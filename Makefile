@@ -49,7 +49,7 @@ lint: $(STAMP)
 # Tests run in TEST_JOBS parallel pytest-xdist workers (2 by default: this course's 2-core CPU;
 # more on a bigger machine, 0 for one process), each with one PyTorch thread so that the workers
 # do not fight over the cores; --dist loadfile keeps a notebook's cells, and a test file's
-# fixtures, on one worker. On 2 cores this takes make test from about 500 s to about 380 s.
+# fixtures, on one worker. On 2 cores this took pytest from about 500 s to about 400 s.
 TEST_JOBS ?= 2
 PYTEST := OMP_NUM_THREADS=1 $(BIN)/python -m pytest -q -n $(TEST_JOBS) --dist loadfile
 NBVAL := --nbval-lax --nbval-current-env
